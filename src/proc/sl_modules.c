@@ -1,0 +1,19 @@
+/*
+ * sl_modules.c: the modules compiled in, in the order their directive
+ * tables are searched and their configurations created.
+ */
+#include "sl_core.h"
+#include "sl_conf.h"
+
+extern struct sl_module sl_core_module;
+extern struct sl_module sl_http_core_module;
+extern struct sl_module sl_http_log_module;
+
+struct sl_module *sl_modules[] = {
+    &sl_core_module,
+    &sl_http_core_module,
+    &sl_http_log_module,
+    NULL
+};
+
+unsigned sl_nmodules = sl_nelems(sl_modules) - 1;

@@ -1,0 +1,201 @@
+#!/usr/bin/perl
+
+# Processes: titles and counts, pid file, respawn of crashed children,
+# TERM and QUIT.
+
+use strict;
+use warnings;
+
+use Test::More;
+use Time::HiRes qw(time sleep);
+use SluiceTest;
+
+my $t = SluiceTest->new(need_ctl => 0);
+
+$t->write_conf(<<'EOF');
+%%MAIN%%
+worker_processes 2;
+worker_shutdown_timeout 10s;
+events {
+    worker_connections 128;
+}
+http {
+    access_log off;
+    keepalive_timeout 3s;
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        location / { return 200 "ok"; }
+    }
+}
+EOF
+
+# A crash of a child is logged at alert; expected here.
+$t->allow_log(qr/process \d+ exited on signal 9/);
+
+my $conf = $t->conf_path;
+my $p0 = $t->port(0);
+
+sub ok_200 {
+    my ($st, $h, $body) = parse_response(http_get($p0, '/'));
+    return defined $st && $st == 200 && $body eq 'ok';
+}
+
+# ---- titles, counts, pid file ----------------------------------------------------
+
+$t->start;
+my $master = $t->pid;
+
+is(SluiceTest::proc_title($master), "sluice: master process $conf",
+    'master title names the config');
+ok(wait_for(sub { $t->worker_pids == 2 && $t->checker_pid }, 5),
+    'two workers and a checker');
+my @kids = $t->children;
+is(scalar @kids, 3, 'exactly three children')
+    or diag(join "\n", map { "$_->{pid} $_->{title}" } @kids);
+is(scalar(grep { $_->{title} eq 'sluice: worker process' } @kids), 2,
+    'worker title "sluice: worker process"');
+is(scalar(grep { $_->{title} eq 'sluice: checker process' } @kids), 1,
+    'checker title "sluice: checker process"');
+
+ok(wait_for(sub { defined $t->pid_from_file }, 5), 'pid file written');
+is($t->pid_from_file, $master, 'pid file holds the master pid');
+like($t->read_file('sluice.pid') // '', qr/^\d+\n$/, 'pid file is "PID\n"');
+
+like($t->error_log, qr/\[notice\] \d+#\d+: sluice\/\d+\.\d+\.\d+ started, generation 1/,
+    'start logged at notice');
+
+if ($> == 0) {
+    my @uids = map { (stat "/proc/$_")[4] } $t->worker_pids, $t->checker_pid;
+    is_deeply([sort { $a <=> $b } @uids],
+        [map { scalar getpwnam('nobody') } 1 .. scalar @uids],
+        'children run as nobody when the master is root');
+}
+
+ok(ok_200(), 'serves requests');
+
+# ---- a killed worker is re-forked --------------------------------------------------
+
+{
+    my @before = $t->worker_pids;
+    my $victim = $before[0];
+    kill 'KILL', $victim;
+    my $t0 = time;
+    my $ok = wait_for(sub {
+        my @w = $t->worker_pids;
+        @w == 2 && !grep { $_ == $victim } @w;
+    }, 3);
+    my $dt = time - $t0;
+    ok($ok, sprintf('killed worker replaced (%.2fs)', $dt));
+    ok(wait_for(sub { $t->error_log =~ /\[alert\] .*worker process $victim exited on signal 9/ }, 3),
+        'worker crash logged at alert with the signal');
+    ok(!SluiceTest::proc_alive($victim), 'killed worker is reaped');
+    is(scalar(() = $t->children), 3, 'still three children');
+    ok(ok_200(), 'serves requests after a worker crash');
+}
+
+# ---- the same for the checker ----------------------------------------------------------
+
+{
+    my $victim = $t->checker_pid;
+    ok($victim, 'checker present');
+    kill 'KILL', $victim if $victim;
+    my $t0 = time;
+    my $ok = wait_for(sub {
+        my @c = $t->checker_pid;
+        @c == 1 && $c[0] != ($victim // 0);
+    }, 3);
+    ok($ok, sprintf('killed checker replaced (%.2fs)', time - $t0));
+    ok(wait_for(sub { $t->error_log =~ /\[alert\] .*process $victim exited on signal 9/ }, 3),
+        'checker crash logged at alert with the signal');
+    is(scalar(() = $t->worker_pids), 2, 'workers untouched');
+}
+
+# ---- several crashes at once -------------------------------------------------------------
+
+{
+    my @victims = ($t->worker_pids, $t->checker_pid);
+    kill 'KILL', @victims;
+    ok(wait_for(sub {
+        my @w = $t->worker_pids;
+        my @c = $t->checker_pid;
+        my %old = map { $_ => 1 } @victims;
+        @w == 2 && @c == 1 && !grep { $old{$_} } @w, @c;
+    }, 3), 'all children killed at once: all replaced');
+    ok(ok_200(), 'serves requests after that');
+}
+
+# ---- TERM --------------------------------------------------------------------------
+
+{
+    my @pids = ($t->worker_pids, $t->checker_pid);
+    my $t0 = time;
+    my $rc = $t->stop;
+    ok(!$t->stop_timed_out, sprintf('TERM: master exits (%.2fs)', time - $t0));
+    is($rc, 0, 'TERM: exit status 0');
+    ok(wait_for(sub { !grep { SluiceTest::proc_alive($_) } @pids }, 5),
+        'TERM: no children left');
+    ok(!-e $t->testdir . '/sluice.pid', 'TERM: pid file removed');
+    ok(!-e $t->testdir . '/ctl.sock', 'TERM: control socket removed');
+    ok(!SluiceTest::_port_open($p0), 'TERM: port closed');
+}
+
+# ---- QUIT ----------------------------------------------------------------------------
+
+{
+    $t->start;
+    my @pids = ($t->worker_pids, $t->checker_pid);
+    is(scalar @pids, 3, 'restarted: three children');
+    ok(ok_200(), 'restarted: serves');
+
+    # an idle keepalive connection must not hold up the graceful stop
+    # longer than keepalive_timeout / worker_shutdown_timeout
+    my $c = SluiceTest::Client->new(port => $p0);
+    $c->get('/');
+    my ($st) = $c->read_response;
+    is($st, 200, 'keepalive request before QUIT');
+
+    my $t0 = time;
+    my $rc = $t->stop(signal => 'QUIT', timeout => 40);
+    ok(!$t->stop_timed_out, sprintf('QUIT: master exits (%.2fs)', time - $t0));
+    is($rc, 0, 'QUIT: exit status 0');
+    ok(wait_for(sub { !grep { SluiceTest::proc_alive($_) } @pids }, 5),
+        'QUIT: no children left');
+    ok(!-e $t->testdir . '/sluice.pid', 'QUIT: pid file removed');
+    ok($c->wait_closed(1), 'QUIT: idle keepalive connection closed');
+    $c->close;
+}
+
+# ---- QUIT with a request in flight on a keepalive connection -------------------------
+
+{
+    $t->start;
+    my $c = SluiceTest::Client->new(port => $p0);
+    $c->get('/');
+    my ($st) = $c->read_response;
+    # Half a request is in flight when QUIT arrives; it must be answered
+    # (with Connection: close), then the worker exits.
+    $c->send("GET / HTTP/1.1\r\n");
+    sleep 0.2;
+    $t->signal('QUIT');
+    sleep 0.3;
+    $c->send("Host: localhost\r\n\r\n");
+    my ($st2, $h2, $b2) = $c->read_response(timeout => 10);
+    is($st2, 200, 'QUIT: request in flight answered');
+    like($h2->{connection} // '', qr/close/i,
+        'QUIT: in-flight request answered with Connection: close');
+    ok($t->wait_exit(15), 'QUIT: master exits after the in-flight request');
+    $t->stop;
+}
+
+# ---- INT is a fast stop too --------------------------------------------------------
+
+{
+    $t->start;
+    my @pids = ($t->worker_pids, $t->checker_pid);
+    my $rc = $t->stop(signal => 'INT');
+    ok(!$t->stop_timed_out, 'INT: master exits');
+    ok(wait_for(sub { !grep { SluiceTest::proc_alive($_) } @pids }, 5),
+        'INT: no children left');
+}
+
+done_testing;
