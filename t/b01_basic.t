@@ -100,6 +100,14 @@ http {
         location / { return 200 "multi"; }
     }
 
+    log_format vars '$server_protocol $connection_requests $request_id $remote_addr $server_addr $server_port $scheme $request_length $status $request_method';
+    server {
+        listen 127.0.0.1:%%PORT_3%%;
+        keepalive_requests 3;
+        access_log %%TESTDIR%%/vars.log vars;
+        location / { return 200 "kr"; }
+    }
+
     server {
         listen 127.0.0.1:%%PORT_2%%;
         server_name p2-first;
@@ -323,6 +331,22 @@ for my $c (['/exact', 'exact', '= exact match'],
         'split pipelined requests: second body');
 }
 
+# ---- keepalive_requests ------------------------------------------------------------
+
+{
+    my $c = SluiceTest::Client->new(port => $t->port(3));
+    my @conn;
+    for my $i (1 .. 3) {
+        $c->get("/kr$i");
+        my ($st, $h) = $c->read_response;
+        push @conn, defined $st ? ($h->{connection} // '') : 'none';
+    }
+    unlike($conn[1], qr/close/i, 'keepalive_requests 3: second response keeps alive');
+    like($conn[2], qr/close/i, 'keepalive_requests 3: third response says close');
+    ok($c->wait_closed(3), 'keepalive_requests 3: closed after the third');
+    $c->close;
+}
+
 # ---- HTTP/1.0, Connection: close ------------------------------------------------------
 
 {
@@ -442,6 +466,22 @@ $t->stop;
         'custom log_format: variables');
     like($custom, qr{^GET /custom/y "-?" 200 6 "-" "-" localhost $port$}m,
         'custom log_format: missing values as "-"');
+
+    my $p3 = $t->port(3);
+    my @vars = grep { /\S/ } split /\n/, $t->read_file('vars.log') // '';
+    is(scalar @vars, 3, 'vars log: three lines');
+    my (@ids, @nums);
+    for my $i (1 .. 3) {
+        my $len = length "GET /kr$i HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        my $l = $vars[$i - 1] // '';
+        like($l, qr{^HTTP/1\.1 $i ([0-9a-f]{16,}) 127\.0\.0\.1 127\.0\.0\.1 $p3 http $len 200 GET$},
+            "vars log line $i: \$server_protocol \$connection_requests "
+            . '$request_id $remote_addr $server_addr $server_port $scheme '
+            . '$request_length $status $request_method');
+        push @ids, $1 if $l =~ /^\S+ \d+ (\S+)/;
+    }
+    my %u = map { $_ => 1 } @ids;
+    is(scalar keys %u, 3, '$request_id differs per request');
 }
 
 done_testing;

@@ -143,8 +143,9 @@ ok(ok_200(), 'serves requests');
 
 {
     $t->start;
+    ok(wait_for(sub { $t->worker_pids == 2 && $t->checker_pid }, 5),
+        'restarted: three children');
     my @pids = ($t->worker_pids, $t->checker_pid);
-    is(scalar @pids, 3, 'restarted: three children');
     ok(ok_200(), 'restarted: serves');
 
     # an idle keepalive connection must not hold up the graceful stop
@@ -191,6 +192,7 @@ ok(ok_200(), 'serves requests');
 
 {
     $t->start;
+    wait_for(sub { $t->worker_pids == 2 && $t->checker_pid }, 5);
     my @pids = ($t->worker_pids, $t->checker_pid);
     my $rc = $t->stop(signal => 'INT');
     ok(!$t->stop_timed_out, 'INT: master exits');
@@ -198,4 +200,52 @@ ok(ok_200(), 'serves requests');
         'INT: no children left');
 }
 
+# ---- worker_processes auto, relative paths ------------------------------------------
+
+{
+    my $ncpu = `getconf _NPROCESSORS_ONLN 2>/dev/null`;
+    chomp $ncpu if defined $ncpu;
+    $ncpu = 0 unless defined $ncpu && $ncpu =~ /^\d+$/;
+    $t->write_conf(<<'EOF', raw => 1);
+# every path relative to this file's directory
+pid rel.pid;
+error_log rel-error.log info;
+control_socket rel.sock;
+state_dir rel-state;
+worker_processes auto;
+http {
+    access_log rel-access.log;
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        location / { return 200 "rel"; }
+    }
+}
+EOF
+    $t->start;
+    my $d = $t->testdir;
+    SKIP: {
+        skip 'cannot tell the number of CPUs', 1 unless $ncpu;
+        ok(wait_for(sub { $t->worker_pids == $ncpu }, 5),
+            "worker_processes auto: $ncpu workers (one per CPU)")
+            or diag(scalar(() = $t->worker_pids) . ' workers');
+    }
+    my ($st, undef, $body) = parse_response(http_get($t->port(1), '/'));
+    is("$st $body", '200 rel', 'relative paths: serves');
+    ok(wait_for(sub { -e "$d/rel.pid" }, 5), 'relative pid path: in the config dir');
+    ok(-S "$d/rel.sock", 'relative control_socket path: in the config dir');
+    ok(-d "$d/rel-state", 'relative state_dir: created in the config dir');
+    like(_slurp_dir($d, 'rel-error.log'), qr/started, generation 1/,
+        'relative error_log path: in the config dir');
+    $t->stop;
+    like(_slurp_dir($d, 'rel-access.log'), qr{"GET / HTTP/1\.1" 200},
+        'relative access_log path: in the config dir');
+}
+
 done_testing;
+
+sub _slurp_dir {
+    my ($d, $f) = @_;
+    open my $fh, '<', "$d/$f" or return '';
+    local $/;
+    return <$fh> // '';
+}

@@ -93,7 +93,7 @@ my $checker = $t->checker_pid;
     my ($rc, $out) = $t->ctl('status',
         { socket => undef, env => { SLUICE_CONTROL_SOCKET => $sock } });
     is($rc, 0, 'SLUICE_CONTROL_SOCKET used when no -s');
-    like($out, qr/^pid: $master$/m, 'SLUICE_CONTROL_SOCKET: status output');
+    like($out, qr/\b$master\b/, 'SLUICE_CONTROL_SOCKET: status output');
 }
 
 # ---- reopen ------------------------------------------------------------------------------
@@ -108,6 +108,14 @@ my $checker = $t->checker_pid;
     ok(wait_for(sub { -e "$dir/access.log" }, 5), 'reopen: new access log created');
     ($st) = parse_response(http_get($p0, '/after-reopen'));
     is($st, 200, 'request after reopen');
+
+    # USR1 does the same
+    ok(wait_for(sub { -e "$dir/access.log" }, 5), 'access log there before USR1');
+    rename "$dir/access.log", "$dir/access.log.2";
+    $t->signal('USR1');
+    ok(wait_for(sub { -e "$dir/access.log" }, 5), 'USR1: new access log created');
+    ($st) = parse_response(http_get($p0, '/after-usr1'));
+    is($st, 200, 'request after USR1');
 }
 
 # ---- errors --------------------------------------------------------------------------------
@@ -169,10 +177,13 @@ SKIP: {
     like($err, qr/^sluicectl: /, 'status without a running master: message');
 
     my $log1 = $t->read_file('access.log.1') // '';
-    my $log2 = $t->read_file('access.log') // '';
+    my $log2 = $t->read_file('access.log.2') // '';
+    my $log3 = $t->read_file('access.log') // '';
     like($log1, qr{/before-reopen}, 'reopen: earlier requests in the renamed log');
     unlike($log1, qr{/after-reopen}, 'reopen: later requests not in the renamed log');
     like($log2, qr{/after-reopen}, 'reopen: later requests in the new log');
+    unlike($log2, qr{/after-usr1}, 'USR1: later requests not in the renamed log');
+    like($log3, qr{/after-usr1}, 'USR1: later requests in the new log');
 }
 
 # ---- SO_PEERCRED check with a world-writable socket ---------------------------------------
@@ -198,11 +209,29 @@ SKIP: {
     $t->stop;
 }
 
+# ---- control_socket off ------------------------------------------------------------------
+
+{
+    my $main = "pid %%TESTDIR%%/sluice.pid;\n"
+        . "error_log %%TESTDIR%%/error.log info;\n"
+        . "control_socket off;\n"
+        . "state_dir %%TESTDIR%%/state;\n";
+    $t->write_conf($tpl =~ s/%%MAIN%%\n/$main/r);
+    $t->start;
+    ok(!-e $sock, 'control_socket off: no socket');
+    my ($st) = parse_response(http_get($p0, '/'));
+    is($st, 200, 'control_socket off: serves');
+    my ($rc, $out, $err) = $t->ctl('status', { socket => $sock });
+    is($rc, 1, 'control_socket off: sluicectl fails');
+    $t->stop;
+}
+
 # ---- quit ------------------------------------------------------------------------------------
 
 {
     $t->write_conf($tpl);
     $t->start;
+    wait_for(sub { $t->worker_pids == 2 && $t->checker_pid }, 5);
     my @pids = ($t->worker_pids, $t->checker_pid);
     my $c = SluiceTest::Client->new(port => $p0);
     $c->get('/');

@@ -95,6 +95,9 @@ sl_ctl_vprintf(struct sl_ctl_reply *r, const char *fmt, va_list ap)
 
     if ((size_t) n >= r->cap - r->len) {
         if (sl_ctl_reserve(r, (size_t) n) != SL_OK) {
+            if (r->buf) {
+                r->buf[r->len] = '\0';     /* drop the truncated tail */
+            }
             return;
         }
         vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <poll.h>
+#include <pthread.h>
 
 #define SL_CTL_BACKLOG       16
 #define SL_CTL_DRAIN_MAX     (4 * SL_CTL_MAX_REQUEST)
@@ -46,6 +47,12 @@ static void sl_ctl_stop(struct sl_ctl_reply *r, int argc, char **argv);
 static void sl_ctl_quit(struct sl_ctl_reply *r, int argc, char **argv);
 static void sl_ctl_reopen(struct sl_ctl_reply *r, int argc, char **argv);
 
+/*
+ * The connection being served, for sl_ctl_atfork_child(): a reload forks
+ * the new generation while the client that asked for it is connected.
+ */
+static int  sl_ctl_client_fd = -1;
+
 static const struct sl_ctl_cmd  sl_ctl_cmds[] = {
     { "status", 0, 0, sl_ctl_status, "status" },
     { "reload", 0, 0, sl_ctl_reload, "reload" },
@@ -57,13 +64,13 @@ static const struct sl_ctl_cmd  sl_ctl_cmds[] = {
 /* ---- opening and closing -------------------------------------------- */
 
 /*
- * Tells whether a process answers on the socket file at sun.  Returns 1
+ * Tells whether a process answers on the socket file at addr.  Returns 1
  * when one does (a full backlog counts: somebody listens), 0 when the file
  * is stale, -1 on error (logged).  The probe connection makes the other
  * master log a client that went away without a request; that is harmless.
  */
 static int
-sl_ctl_probe(const struct sockaddr_un *sun)
+sl_ctl_probe(const struct sockaddr_un *addr)
 {
     int  fd, rc;
 
@@ -71,11 +78,11 @@ sl_ctl_probe(const struct sockaddr_un *sun)
     if (fd == -1) {
         sl_log_error(SL_LOG_EMERG, errno,
                      "socket() for probing control socket \"%s\" failed",
-                     sun->sun_path);
+                     addr->sun_path);
         return -1;
     }
 
-    if (connect(fd, (const struct sockaddr *) sun, sizeof(*sun)) == 0) {
+    if (connect(fd, (const struct sockaddr *) addr, sizeof(*addr)) == 0) {
         rc = 1;
     } else if (errno == EAGAIN || errno == EINPROGRESS) {
         rc = 1;
@@ -84,12 +91,27 @@ sl_ctl_probe(const struct sockaddr_un *sun)
     } else {
         sl_log_error(SL_LOG_EMERG, errno,
                      "connect() to control socket \"%s\" failed",
-                     sun->sun_path);
+                     addr->sun_path);
         rc = -1;
     }
 
     close(fd);
     return rc;
+}
+
+/*
+ * A child forked while a command runs (the new generation of a reload)
+ * must not keep the client's connection: it would hold the socket open
+ * long after the master is done with it.  There is no close-on-fork flag,
+ * hence the fork handler.
+ */
+static void
+sl_ctl_atfork_child(void)
+{
+    if (sl_ctl_client_fd != -1) {
+        close(sl_ctl_client_fd);
+        sl_ctl_client_fd = -1;
+    }
 }
 
 /*
@@ -102,23 +124,24 @@ sl_ctl_probe(const struct sockaddr_un *sun)
 int
 sl_ctl_server_open(const char *path, mode_t mode)
 {
-    struct sockaddr_un   sun;
+    struct sockaddr_un   addr;
     struct stat          st;
     mode_t               old;
     size_t               len;
     int                  fd, rc, bound;
+    static int           atfork;
 
     len = strlen(path);
-    if (len == 0 || len >= sizeof(sun.sun_path)) {
+    if (len == 0 || len >= sizeof(addr.sun_path)) {
         sl_log_error(SL_LOG_EMERG, 0,
                      "control socket path \"%s\" is empty or longer "
-                     "than %zu bytes", path, sizeof(sun.sun_path) - 1);
+                     "than %zu bytes", path, sizeof(addr.sun_path) - 1);
         return -1;
     }
 
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    memcpy(sun.sun_path, path, len + 1);
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path, len + 1);
 
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
@@ -128,7 +151,7 @@ sl_ctl_server_open(const char *path, mode_t mode)
             return -1;
         }
 
-        rc = sl_ctl_probe(&sun);
+        rc = sl_ctl_probe(&addr);
         if (rc == -1) {
             return -1;
         }
@@ -152,6 +175,16 @@ sl_ctl_server_open(const char *path, mode_t mode)
         return -1;
     }
 
+    if (!atfork) {
+        rc = pthread_atfork(NULL, NULL, sl_ctl_atfork_child);
+        if (rc != 0) {
+            /* not fatal: shutdown() still ends the client's wait */
+            sl_log_error(SL_LOG_ALERT, rc, "pthread_atfork() failed");
+        } else {
+            atfork = 1;
+        }
+    }
+
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         sl_log_error(SL_LOG_EMERG, errno,
@@ -162,7 +195,7 @@ sl_ctl_server_open(const char *path, mode_t mode)
     bound = 0;
 
     old = umask(~mode & 0777);
-    rc = bind(fd, (struct sockaddr *) &sun, sizeof(sun));
+    rc = bind(fd, (struct sockaddr *) &addr, sizeof(addr));
     umask(old);
 
     if (rc == -1) {
@@ -351,11 +384,13 @@ sl_ctl_send_reply(struct sl_ctl_client *c, struct sl_ctl_reply *r)
 }
 
 /*
- * Closing a UNIX stream socket that still has unread input makes the
- * kernel hand the peer ECONNRESET instead of EOF after our reply, so
- * whatever the client has already queued (a request we refused without
- * reading, the rest of an over-long one) is taken first.  Bounded: a
- * client that keeps writing gets the reset it asked for.
+ * The client reads until EOF, and shutdown() gives it one even if some
+ * other process still holds a copy of the fd.  Closing a UNIX stream
+ * socket that still has unread input makes the kernel hand the peer
+ * ECONNRESET instead of EOF after our reply, so whatever the client has
+ * already queued (a request we refused without reading, the rest of an
+ * over-long one) is taken first.  Bounded: a client that keeps writing
+ * gets the reset it asked for.
  */
 static void
 sl_ctl_client_close(struct sl_ctl_client *c)
@@ -363,6 +398,8 @@ sl_ctl_client_close(struct sl_ctl_client *c)
     char     buf[1024];
     size_t   total;
     ssize_t  n;
+
+    shutdown(c->fd, SHUT_WR);
 
     for (total = 0; total < SL_CTL_DRAIN_MAX; total += (size_t) n) {
         n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
@@ -372,6 +409,7 @@ sl_ctl_client_close(struct sl_ctl_client *c)
     }
 
     close(c->fd);
+    sl_ctl_client_fd = -1;
 }
 
 /*
@@ -520,6 +558,7 @@ sl_ctl_server_accept(int lfd)
         return;
     }
 
+    sl_ctl_client_fd = c.fd;
     c.deadline = sl_ctl_now() + SL_CTL_TIMEOUT_MS;
 
     len = sizeof(c.cred);
@@ -583,19 +622,6 @@ done:
 
 /* ---- commands ------------------------------------------------------- */
 
-static const char *
-sl_ctl_role_name(enum sl_proc_role role)
-{
-    switch (role) {
-    case SL_PROC_WORKER:
-        return "worker";
-    case SL_PROC_CHECKER:
-        return "checker";
-    default:
-        return "other";
-    }
-}
-
 /* "45s", "3m 7s", "2d 0h 5m 1s": from the largest non-zero unit down. */
 static void
 sl_ctl_print_duration(struct sl_ctl_reply *r, long long secs)
@@ -618,6 +644,11 @@ sl_ctl_print_duration(struct sl_ctl_reply *r, long long secs)
     }
 }
 
+/*
+ * Children of older generations are still draining; sluicectl(8) reports
+ * the current generation only, so that the listing matches what serves
+ * new connections.
+ */
 static void
 sl_ctl_status_json(struct sl_ctl_reply *r, struct sl_master_status *st,
     long long uptime)
@@ -634,25 +665,18 @@ sl_ctl_status_json(struct sl_ctl_reply *r, struct sl_master_status *st,
                   "\"reload_failures\":%u,\"workers\":[",
                   st->generation, st->reloads, st->reload_failures);
 
-    /*
-     * Workers of every generation still running are listed (old ones are
-     * draining; their generation tells them apart).  There is one checker
-     * object: the current generation's, else whichever is running.
-     */
     checker = NULL;
     first = 1;
 
     for (i = 0; i < st->nchildren; i++) {
         ch = &st->children[i];
 
-        if (ch->role == SL_PROC_CHECKER) {
-            if (checker == NULL
-                || (checker->generation != st->generation
-                    && ch->generation == st->generation))
-            {
-                checker = ch;
-            }
+        if (ch->generation != st->generation) {
             continue;
+        }
+
+        if (ch->role == SL_PROC_CHECKER && checker == NULL) {
+            checker = ch;
         }
 
         if (ch->role != SL_PROC_WORKER) {
@@ -666,13 +690,14 @@ sl_ctl_status_json(struct sl_ctl_reply *r, struct sl_master_status *st,
     }
 
     if (checker != NULL) {
-        sl_ctl_printf(r, "],\"checker\":{\"pid\":%ld,\"generation\":%u}}\n",
-                      (long) checker->pid, checker->generation);
+        sl_ctl_printf(r, "],\"checker\":{\"pid\":%ld}}\n",
+                      (long) checker->pid);
     } else {
         sl_ctl_printf(r, "],\"checker\":null}\n");
     }
 }
 
+/* The text form is the one in sluicectl(8); t/o02_ctl.t parses it. */
 static void
 sl_ctl_status(struct sl_ctl_reply *r, int argc, char **argv)
 {
@@ -694,34 +719,28 @@ sl_ctl_status(struct sl_ctl_reply *r, int argc, char **argv)
         return;
     }
 
-    sl_ctl_printf(r, "version:          %s\n", SL_VERSION);
-    sl_ctl_printf(r, "pid:              %ld\n", (long) st.master_pid);
-    sl_ctl_printf(r, "uptime:           %llds (", uptime);
+    sl_ctl_printf(r, "%s %s\n", SL_SERVER, SL_VERSION);
+    sl_ctl_printf(r, "pid: %ld\n", (long) st.master_pid);
+    sl_ctl_printf(r, "uptime: ");
     sl_ctl_print_duration(r, uptime);
-    sl_ctl_printf(r, ")\n");
-    sl_ctl_printf(r, "config:           %s\n",
-                  st.conf_file ? st.conf_file : "-");
-    sl_ctl_printf(r, "generation:       %u\n", st.generation);
-    sl_ctl_printf(r, "reloads:          %u\n", st.reloads);
-    sl_ctl_printf(r, "reload failures:  %u\n", st.reload_failures);
-
-    if (st.nchildren == 0) {
-        return;
-    }
-
-    sl_ctl_printf(r, "\n%-8s %4s %10s %10s\n",
-                  "ROLE", "SLOT", "PID", "GENERATION");
+    sl_ctl_printf(r, "\nconfig: %s\n", st.conf_file ? st.conf_file : "-");
+    sl_ctl_printf(r, "generation: %u\n", st.generation);
+    sl_ctl_printf(r, "reloads: %u (failed: %u)\n", st.reloads,
+                  st.reload_failures);
 
     for (i = 0; i < st.nchildren; i++) {
         ch = &st.children[i];
 
+        if (ch->generation != st.generation) {
+            continue;
+        }
+
         if (ch->role == SL_PROC_WORKER) {
-            sl_ctl_printf(r, "%-8s %4d %10ld %10u\n", "worker", ch->slot,
+            sl_ctl_printf(r, "worker %d pid %ld generation %u\n", ch->slot,
                           (long) ch->pid, ch->generation);
-        } else {
-            sl_ctl_printf(r, "%-8s %4s %10ld %10u\n",
-                          sl_ctl_role_name(ch->role), "-", (long) ch->pid,
-                          ch->generation);
+        } else if (ch->role == SL_PROC_CHECKER) {
+            sl_ctl_printf(r, "checker pid %ld generation %u\n",
+                          (long) ch->pid, ch->generation);
         }
     }
 }
@@ -752,37 +771,25 @@ sl_ctl_reload(struct sl_ctl_reply *r, int argc, char **argv)
     }
 }
 
-static void
-sl_ctl_print_ok(struct sl_ctl_reply *r, const char *text)
-{
-    if (r->json) {
-        sl_ctl_printf(r, "{\"result\":\"ok\"}\n");
-    } else {
-        sl_ctl_printf(r, "%s\n", text);
-    }
-}
-
 /*
  * stop and quit only raise a flag (sl_master_stop()); the master acts on
  * it after we return, so the reply is on its way before anything stops.
+ * Like reopen they have nothing to report: success is an empty "0\n".
  */
 static void
 sl_ctl_stop(struct sl_ctl_reply *r, int argc, char **argv)
 {
     sl_master_stop(0);
-    sl_ctl_print_ok(r, "stopping");
 }
 
 static void
 sl_ctl_quit(struct sl_ctl_reply *r, int argc, char **argv)
 {
     sl_master_stop(1);
-    sl_ctl_print_ok(r, "stopping gracefully");
 }
 
 static void
 sl_ctl_reopen(struct sl_ctl_reply *r, int argc, char **argv)
 {
     sl_master_reopen();
-    sl_ctl_print_ok(r, "reopened logs");
 }

@@ -34,7 +34,8 @@ static void
 sl_ctl_usage(FILE *f)
 {
     fprintf(f,
-        "usage: sluicectl [-hjV] [-s socket] command [argument ...]\n"
+        "usage: sluicectl [-j] [-s socket] command [argument ...]\n"
+        "       sluicectl -V | -h\n"
         "\n"
         "  -s socket  control socket (default: $SLUICE_CONTROL_SOCKET,\n"
         "             else %s)\n"
@@ -175,22 +176,22 @@ sl_ctl_build_request(char *req, size_t size, int json, int argc,
 static int
 sl_ctl_connect(const char *path, sl_msec_t deadline)
 {
-    struct sockaddr_un  sun;
+    struct sockaddr_un  addr;
     struct timeval      tv;
     sl_msec_t           left;
     size_t              len;
     int                 fd, err;
 
     len = strlen(path);
-    if (len == 0 || len >= sizeof(sun.sun_path)) {
+    if (len == 0 || len >= sizeof(addr.sun_path)) {
         fprintf(stderr, "sluicectl: invalid socket path \"%s\": empty or "
-                "longer than %zu bytes\n", path, sizeof(sun.sun_path) - 1);
+                "longer than %zu bytes\n", path, sizeof(addr.sun_path) - 1);
         return -1;
     }
 
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    memcpy(sun.sun_path, path, len + 1);
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path, len + 1);
 
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd == -1) {
@@ -208,7 +209,7 @@ sl_ctl_connect(const char *path, sl_msec_t deadline)
         goto fail;
     }
 
-    if (connect(fd, (struct sockaddr *) &sun, sizeof(sun)) == -1) {
+    if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) == -1) {
         err = errno;
 
         if (err == EAGAIN || err == EINPROGRESS) {
@@ -419,7 +420,7 @@ main(int argc, char **argv)
             sl_ctl_path = optarg;
             break;
         case 'V':
-            printf("sluicectl %s\n", SL_VERSION);
+            printf("sluicectl version %s\n", SL_VERSION);
             return 0;
         default:
             sl_ctl_usage(stderr);

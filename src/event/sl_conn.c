@@ -296,8 +296,12 @@ sl_conn_accept(struct sl_event *ev)
     /* Bounded per wakeup so one busy listener cannot starve the rest. */
     for (n = 0; n < 64; n++) {
         if (sl_conn_nfree == 0) {
-            /* Free slots from idle or slow-header connections first. */
-            sl_conn_drain(16);
+            /*
+             * Free slots from idle or slow-header connections, oldest
+             * first; a sixteenth of them at a time, so one burst does not
+             * close connections that are about to be used.
+             */
+            sl_conn_drain(sl_max(1, sl_min(32, sl_conn_n / 16)));
             if (sl_conn_nfree == 0) {
                 sl_conn_disable_accept();
                 return;
@@ -313,7 +317,7 @@ sl_conn_accept(struct sl_event *ev)
             if (errno == EMFILE || errno == ENFILE) {
                 sl_log_error(SL_LOG_CRIT, errno, "accept4() on %s failed",
                              ls->addr_text);
-                sl_conn_drain(16);
+                sl_conn_drain(sl_max(1, sl_min(32, sl_conn_n / 16)));
                 return;
             }
             sl_log_error(SL_LOG_ALERT, errno, "accept4() on %s failed",

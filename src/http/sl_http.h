@@ -29,6 +29,7 @@ struct sl_http_addr_conf {
 #define SL_HTTP_ADDR_MAGIC   0x48414444U
     struct sl_http_srv_conf *default_server;
     struct sl_array          names;     /* struct sl_http_server_name */
+    unsigned                 explicit_default:1;
 };
 
 struct sl_http_srv_conf {

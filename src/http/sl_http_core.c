@@ -286,15 +286,14 @@ sl_http_optimize_servers(struct sl_conf_ctx *cf,
                 return SL_ERROR;
             l->ls = ls;
             if (l->default_server) {
-                if (ac->default_server != NULL
-                    && ac->default_server != scf)
-                {
+                if (ac->explicit_default && ac->default_server != scf) {
                     sl_conf_node_error(cf, NULL, "%s:%u: a duplicate default "
                                        "server for %s", scf->file,
                                        scf->line, ls->addr_text);
                     return SL_ERROR;
                 }
                 ac->default_server = scf;
+                ac->explicit_default = 1;
             } else if (ac->default_server == NULL) {
                 ac->default_server = scf;
             }
@@ -305,16 +304,6 @@ sl_http_optimize_servers(struct sl_conf_ctx *cf,
                     return SL_ERROR;
                 *nn = *sn;
             }
-        }
-    }
-    /* An explicit default_server wins over "first server on the address". */
-    for (i = 0; i < hmcf->servers.nelts; i++) {
-        scf = servers[i];
-        for (j = 0; j < scf->listens.nelts; j++) {
-            l = sl_array_at(&scf->listens, struct sl_http_listen, j);
-            if (l->default_server)
-                ((struct sl_http_addr_conf *) l->ls->servers)->default_server
-                    = scf;
         }
     }
     return SL_OK;
@@ -658,8 +647,12 @@ sl_http_return(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     struct sl_str *text = NULL;
     int64_t code;
 
-    if (n->nargs == 1 && sl_conf_parse_int(&n->args[0], &code) != SL_OK) {
-        /* "return URL": a temporary redirect. */
+    if (n->nargs == 1 && sl_conf_parse_int(&n->args[0], &code) != SL_OK
+        && (strncmp(n->args[0].data, "http://", 7) == 0
+            || strncmp(n->args[0].data, "https://", 8) == 0
+            || strncmp(n->args[0].data, "$scheme", 7) == 0))
+    {
+        /* "return URL": a temporary redirect, as in nginx. */
         code = 302;
         text = &n->args[0];
     } else {

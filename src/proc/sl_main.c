@@ -66,6 +66,7 @@ main(int argc, char **argv)
         return 1;
     }
     if (sl_options.test_only) {
+        sl_pool_destroy(cycle->pool);
         printf("configuration OK\n");
         return 0;
     }

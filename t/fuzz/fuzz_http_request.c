@@ -13,6 +13,8 @@
 #include "sl_core.h"
 #include "sl_http_parse.h"
 
+#include <strings.h>
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define fz_check(e)  do { if (!(e)) __builtin_trap(); } while (0)
@@ -113,16 +115,31 @@ static void
 fz_check_head(const struct sl_http_head *h, const char *buf, size_t len,
     int request)
 {
-    unsigned  i;
+    const struct sl_str  *name;
+    char                 *z;
+    unsigned              i;
+    int                   k;
 
     fz_check(h->nheaders <= SL_HTTP_MAX_HEADERS);
     for (i = 0; i < h->nheaders; i++) {
-        fz_check(h->headers[i].name.len > 0);
-        fz_check(fz_within(&h->headers[i].name, buf, len));
+        name = &h->headers[i].name;
+        fz_check(name->len > 0);
+        fz_check(fz_within(name, buf, len));
         fz_check(fz_within(&h->headers[i].value, buf, len));
         fz_check(h->headers[i].hash
-                 == sl_http_hash_name(h->headers[i].name.data,
-                                      h->headers[i].name.len));
+                 == sl_http_hash_name(name->data, name->len));
+
+        /* looking the name up finds this field or an earlier namesake */
+        z = malloc(name->len + 1);
+        fz_check(z != NULL);
+        memcpy(z, name->data, name->len);
+        z[name->len] = '\0';
+        k = sl_http_find_header(h, z);
+        free(z);
+        fz_check(k >= 0 && (unsigned) k <= i
+                 && h->headers[k].name.len == name->len
+                 && strncasecmp(h->headers[k].name.data, name->data,
+                                name->len) == 0);
     }
     fz_check(fz_index_ok(h->h_host, h));
     fz_check(fz_index_ok(h->h_content_length, h));
@@ -322,6 +339,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_request(in, head, &rng);
         fz_response(in, head);
         fz_chunked(in + head, size - head, &rng);
+
+        /* an early return on a bad byte must end in a rejection */
+        if (head < 4 || memcmp(in + head - 4, "\r\n\r\n", 4) != 0) {
+            static struct sl_http_head  h;
+
+            fz_check(sl_http_parse_request(in, head, &h, (size_t) -1,
+                                           (size_t) -1) != 0);
+            fz_check(sl_http_parse_response(in, head, &h) != 0);
+        }
     }
 
     /* and the same functions on anything at all */

@@ -230,16 +230,24 @@ sub _conf_value {
 
 sub _unquote { my $v = shift; $v =~ s/^(["'])(.*)\1$/$2/ if defined $v; $v }
 
+# Relative paths in the config are resolved against its directory.
+sub _abs {
+    my ($self, $v) = @_;
+    return $v if !defined $v || $v =~ m{^/} || $v eq 'off' || $v eq 'stderr';
+    my $dir = $self->{conf} =~ m{^(.*)/} ? $1 : '.';
+    return "$dir/$v";
+}
+
 sub error_log_path {
     my ($self) = @_;
-    my $v = _unquote($self->_conf_value('error_log'));
+    my $v = $self->_abs(_unquote($self->_conf_value('error_log')));
     return "$self->{dir}/error.log" if !defined $v || $v eq 'stderr';
     return $v;
 }
 
 sub ctl_socket {
     my ($self) = @_;
-    my $v = _unquote($self->_conf_value('control_socket'));
+    my $v = $self->_abs(_unquote($self->_conf_value('control_socket')));
     return "$self->{dir}/ctl.sock" unless defined $v;
     return undef if $v eq 'off';
     return $v;
@@ -247,7 +255,7 @@ sub ctl_socket {
 
 sub pid_file {
     my ($self) = @_;
-    my $v = _unquote($self->_conf_value('pid'));
+    my $v = $self->_abs(_unquote($self->_conf_value('pid')));
     return "$self->{dir}/sluice.pid" unless defined $v;
     return undef if $v eq 'off';
     return $v;

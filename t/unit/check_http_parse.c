@@ -323,6 +323,18 @@ static const struct sl_t_case  req_cases[] = {
       400),
     C("POST / HTTP/1.1\r\n" H "Transfer-Encoding: gzip;q=\"x, chunked\r\n"
       "\r\n", 400),
+    C("POST / HTTP/1.1\r\n" H "Transfer-Encoding: gzip;q=\"x\\\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n", 400),
+    C("POST / HTTP/1.1\r\n" H "Transfer-Encoding: gzip;q=, chunked\r\n"
+      "\r\n", 400),
+    C("POST / HTTP/1.1\r\n" H "Transfer-Encoding: gzip;q x, chunked\r\n"
+      "\r\n", 400),
+    C("POST / HTTP/1.1\r\n" H "Transfer-Encoding: gzip;=x, chunked\r\n"
+      "\r\n", 400),
+    C("POST / HTTP/1.1\r\n" H "Transfer-Encoding: gzip;q=(, chunked\r\n"
+      "\r\n", 400),
+    C("POST / HTTP/1.1\r\n" H "Transfer-Encoding: gzip ;q = 1, chunked\r\n"
+      "\r\n", 501),
     C("POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\n"
       "Content-Length: 5\r\n\r\n", 400),
     C("POST / HTTP/1.1\r\n" H "Content-Length: 5\r\n"
@@ -1260,6 +1272,21 @@ START_TEST(test_chunked_limits)
     n = 3 + SL_HTTP_CHUNK_MAX_LINE + 1;
     memcpy(buf + n, "\r\n\r\n", 4);
     decode(buf, n + 4, &r);
+    ck_assert_int_eq(r.rc, SL_ERROR);
+
+    /* BWS before ';' and a trailer name count against the bound too */
+    memset(buf, ' ', sizeof(buf));
+    buf[0] = '1';
+    n = SL_HTTP_CHUNK_MAX_LINE + 1;
+    memcpy(buf + n, ";\r\nx\r\n0\r\n\r\n", 11);
+    decode(buf, n + 11, &r);
+    ck_assert_int_eq(r.rc, SL_ERROR);
+
+    memset(buf, 'N', sizeof(buf));
+    memcpy(buf, "0\r\n", 3);
+    n = 3 + SL_HTTP_CHUNK_MAX_LINE + 1;
+    memcpy(buf + n, ":\r\n\r\n", 5);
+    decode(buf, n + 5, &r);
     ck_assert_int_eq(r.rc, SL_ERROR);
 
     /* the number of trailer lines too */
