@@ -108,6 +108,17 @@ http {
         location / { return 200 "kr"; }
     }
 
+    log_format esc '"$http_user_agent"';
+    log_format jesc escape=json '{"ua":"$http_user_agent","miss":"$http_x_missing"}';
+    log_format nesc escape=none '$http_user_agent';
+    server {
+        listen 127.0.0.1:%%PORT_4%%;
+        access_log %%TESTDIR%%/esc.log esc;
+        access_log %%TESTDIR%%/jesc.log jesc;
+        access_log %%TESTDIR%%/nesc.log nesc;
+        location / { return 200 "esc"; }
+    }
+
     server {
         listen 127.0.0.1:%%PORT_2%%;
         server_name p2-first;
@@ -440,6 +451,8 @@ for my $c (['/exact', 'exact', '= exact match'],
 
 # ---- access log --------------------------------------------------------------------
 
+http_get($t->port(4), '/esc', 'User-Agent' => "a\"b\\c\xc3\xa9");
+
 http_get($p0, '/var/logged?a=1&b=2', 'X-Test' => 'l',
     Referer => 'http://ref.example/', 'User-Agent' => 'TestAgent/1.0');
 http_get($p0, '/nohandler/logged', 'User-Agent' => 'TestAgent/2.0');
@@ -482,6 +495,13 @@ $t->stop;
     }
     my %u = map { $_ => 1 } @ids;
     is(scalar keys %u, 3, '$request_id differs per request');
+
+    is($t->read_file('esc.log'), "\"a\\x22b\\x5Cc\\xC3\\xA9\"\n",
+        'log_format escape=default: " \\ and non-ASCII as \\xHH');
+    is($t->read_file('jesc.log'), "{\"ua\":\"a\\\"b\\\\c\xc3\xa9\",\"miss\":\"\"}\n",
+        'log_format escape=json: JSON escapes, missing value empty');
+    is($t->read_file('nesc.log'), "a\"b\\c\xc3\xa9\n",
+        'log_format escape=none: raw bytes');
 }
 
 done_testing;

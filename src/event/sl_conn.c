@@ -371,6 +371,13 @@ sl_conn_listen_stop(struct sl_cycle *cycle)
     for (i = 0; i < cycle->listening.nelts; i++) {
         if (lss[i]->fd == -1)
             continue;
+        /*
+         * Take what is queued on this slot's socket before letting go of
+         * it: if the new generation has no worker for this slot, closing
+         * the last copy would reset those connections.
+         */
+        if (sl_conn_nfree > 0)
+            sl_conn_accept(&lss[i]->accept_ev);
         if (!sl_conn_accept_disabled)
             sl_event_del(lss[i]->fd);
         sl_event_unpost(&lss[i]->accept_ev);

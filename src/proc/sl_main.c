@@ -5,7 +5,7 @@
 #include "sl_cycle.h"
 #include "sl_process.h"
 
-struct sl_options sl_options;
+
 
 static void
 sl_usage(FILE *f)

@@ -7,6 +7,7 @@
 #include "sl_process.h"
 #include "sl_http.h"
 
+struct sl_options sl_options;
 enum sl_proc_role sl_proc_role = SL_PROC_SINGLE;
 int sl_proc_slot = -1;
 volatile sig_atomic_t sl_quit;

@@ -200,6 +200,33 @@ START_TEST(test_timers)
 }
 END_TEST
 
+/* Directive names are looked up across all modules: each must be unique. */
+START_TEST(test_directives_unique)
+{
+    const struct sl_conf_cmd *a, *b;
+    unsigned i, j, n = 0;
+
+    for (i = 0; i < sl_nmodules; i++) {
+        for (a = sl_modules[i]->cmds; a != NULL && a->name != NULL; a++) {
+            n++;
+            ck_assert_msg(a->set != NULL, "\"%s\" has no handler", a->name);
+            ck_assert_msg(a->type & SL_CONF_CTX_MASK,
+                          "\"%s\" has no context", a->name);
+            for (j = i; j < sl_nmodules; j++) {
+                for (b = j == i ? a + 1 : sl_modules[j]->cmds;
+                     b != NULL && b->name != NULL; b++)
+                {
+                    ck_assert_msg(strcmp(a->name, b->name) != 0,
+                                  "directive \"%s\" declared twice",
+                                  a->name);
+                }
+            }
+        }
+    }
+    ck_assert_uint_gt(n, 20);
+}
+END_TEST
+
 static Suite *
 core_suite(void)
 {
@@ -214,6 +241,7 @@ core_suite(void)
     tcase_add_test(tc, test_normalize_uri);
     tcase_add_test(tc, test_sockaddr_parse);
     tcase_add_test(tc, test_timers);
+    tcase_add_test(tc, test_directives_unique);
     suite_add_tcase(s, tc);
     return s;
 }
