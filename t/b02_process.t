@@ -241,6 +241,29 @@ EOF
         'relative access_log path: in the config dir');
 }
 
+# ---- error_log stderr -------------------------------------------------------------------
+
+{
+    $t->write_conf(<<'EOF');
+error_log stderr info;
+worker_processes 1;
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%%PORT_2%%;
+        location / { return 200 "stderr"; }
+    }
+}
+EOF
+    my $before = length($t->read_file('stderr.log') // '');
+    $t->start;
+    ok(wait_for(sub {
+        substr($t->read_file('stderr.log') // '', $before)
+            =~ /\[notice\] \d+#\d+: sluice\/\S+ started, generation 1/
+    }, 5), 'error_log stderr: log lines on stderr in the foreground');
+    $t->stop;
+}
+
 done_testing;
 
 sub _slurp_dir {

@@ -175,6 +175,7 @@ struct sl_http_request {
     unsigned                 logged:1;
     unsigned                 http10:1;
     unsigned                 head_method:1;
+    unsigned                 chunked_out:1; /* response sent chunked */
 };
 
 /* ---- shared functions ------------------------------------------------- */
@@ -199,6 +200,17 @@ void sl_http_return_handler(struct sl_http_request *r,
  * (the write handler continues) or SL_ERROR (connection closed).
  */
 int sl_http_output(struct sl_http_request *r);
+/* Sends what r->out holds: SL_OK (all sent), SL_AGAIN, SL_ERROR. */
+int sl_http_send_chain(struct sl_http_request *r);
+/*
+ * Builds the response head from r->status, content_type, location,
+ * out_headers, r->keepalive and r->chunked_out; body_len >= 0 announces a
+ * Content-Length.  NULL when out of memory.
+ */
+struct sl_buf *sl_http_build_head(struct sl_http_request *r,
+    int64_t body_len);
+/* Logs r and keeps or closes the connection: the request is over. */
+void sl_http_finalize(struct sl_http_request *r);
 /* Whether the response to r may keep the connection open. */
 int sl_http_keepalive_ok(struct sl_http_request *r);
 /* Answers status with the standard short HTML page; closes if asked. */

@@ -24,7 +24,6 @@ static void sl_http_run(struct sl_http_request *r);
 static void sl_http_discard_handler(struct sl_event *rev);
 static void sl_http_write_handler(struct sl_event *wev);
 static void sl_http_lingering_handler(struct sl_event *rev);
-static void sl_http_finalize(struct sl_http_request *r);
 
 /* Scratch memory for bytes that are read only to be thrown away. */
 static char sl_http_scratch[SL_HTTP_DISCARD_BUF];
@@ -478,6 +477,13 @@ sl_http_run(struct sl_http_request *r)
         sl_http_send_error(r, 413);
         return;
     }
+    if (lcf->handler != NULL && lcf->return_code == -1) {
+        /* A handler such as the proxy reads the body itself. */
+        r->body_done = !(h->content_length > 0 || h->chunked);
+        if (lcf->handler(r) == SL_ERROR)
+            sl_http_send_error(r, 500);
+        return;
+    }
     if (h->content_length > 0 || h->chunked) {
         /*
          * The handlers here produce a response without the body: read and
@@ -675,7 +681,7 @@ sl_http_discard_handler(struct sl_event *rev)
  * sent, SL_AGAIN when the write handler will continue, SL_ERROR when the
  * peer is gone.
  */
-static int
+int
 sl_http_send_chain(struct sl_http_request *r)
 {
     struct iovec iov[SL_HTTP_MAX_IOV];
@@ -862,7 +868,7 @@ sl_http_set_keepalive(struct sl_http_request *r)
         sl_event_post(&c->read);
 }
 
-static void
+void
 sl_http_finalize(struct sl_http_request *r)
 {
     struct sl_conn *c = r->c;

@@ -78,7 +78,7 @@ sl_http_status_has_body(int status)
  * Builds the response head for r into pool memory; body_len is the
  * Content-Length to announce (-1: none).
  */
-static struct sl_buf *
+struct sl_buf *
 sl_http_build_head(struct sl_http_request *r, int64_t body_len)
 {
     struct sl_http_out_header *oh;
@@ -93,6 +93,7 @@ sl_http_build_head(struct sl_http_request *r, int64_t body_len)
           + sizeof("Content-Type: \r\n") + r->content_type.len
           + sizeof("Content-Length: 18446744073709551615\r\n")
           + sizeof("Location: \r\n") + r->location.len
+          + sizeof("Transfer-Encoding: chunked\r\n")
           + sizeof("Connection: keep-alive\r\n") + 2;
     oh = r->out_headers.elts;
     for (i = 0; i < r->out_headers.nelts; i++)
@@ -116,6 +117,8 @@ sl_http_build_head(struct sl_http_request *r, int64_t body_len)
     if (body_len >= 0 && sl_http_status_has_body(r->status))
         p = sl_snprintf(p, last, "Content-Length: %lld\r\n",
                         (long long) body_len);
+    else if (r->chunked_out && sl_http_status_has_body(r->status))
+        p = sl_snprintf(p, last, "Transfer-Encoding: chunked\r\n");
     if (r->location.len)
         p = sl_snprintf(p, last, "Location: %.*s\r\n",
                         (int) r->location.len, r->location.data);

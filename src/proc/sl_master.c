@@ -448,10 +448,14 @@ sl_master_reload(char *err, size_t errlen)
     sl_generation++;
     sl_reloads++;
     sl_cycle = cycle;
+    /*
+     * Close what the new configuration dropped before forking, or the new
+     * workers would inherit (and keep open) sockets nobody accepts on.
+     */
+    sl_cycle_release(old, cycle);
     sl_master_spawn_generation(cycle);
     /* The new generation accepts on the same sockets; the old drains. */
     sl_master_signal_children(SIGQUIT, 1);
-    sl_cycle_release(old, cycle);
     sl_log_error(SL_LOG_NOTICE, 0, "reload complete, generation %u",
                  sl_generation);
     return SL_OK;

@@ -76,7 +76,7 @@ sub new {
         helpers   => {},
         master    => undef,
         status    => undef,
-        log_off   => 0,
+        log_offs  => {},
         creator   => $$,
         conf      => "$dir/sluice.conf",
         nruns     => 0,
@@ -241,7 +241,9 @@ sub _abs {
 sub error_log_path {
     my ($self) = @_;
     my $v = $self->_abs(_unquote($self->_conf_value('error_log')));
-    return "$self->{dir}/error.log" if !defined $v || $v eq 'stderr';
+    return "$self->{dir}/error.log" unless defined $v;
+    # start() sends the daemon's stderr to stderr.log
+    return "$self->{dir}/stderr.log" if $v eq 'stderr';
     return $v;
 }
 
@@ -511,10 +513,11 @@ sub error_log { _slurp($_[0]->error_log_path) // '' }
 # written since the previous check.
 sub check_log {
     my ($self, $name) = @_;
-    my $text = $self->error_log;
-    my $new = length($text) >= $self->{log_off}
-        ? substr($text, $self->{log_off}) : $text;
-    $self->{log_off} = length $text;
+    my $path = $self->error_log_path;
+    my $text = _slurp($path) // '';
+    my $off = $self->{log_offs}{$path} // 0;
+    my $new = length($text) >= $off ? substr($text, $off) : $text;
+    $self->{log_offs}{$path} = length $text;
     my @bad;
     LINE: for my $l (split /\n/, $new) {
         next unless $l =~ /\[(?:alert|emerg)\]/;

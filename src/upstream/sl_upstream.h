@@ -1,0 +1,128 @@
+/*
+ * sl_upstream.h: upstream groups, the balancer interface and the keepalive
+ * pool of upstream connections.
+ *
+ * A group is declared by `upstream NAME { ... }` or made implicitly by
+ * `proxy_pass http://ADDR:PORT`.  Servers are resolved when the
+ * configuration is loaded (a host name may give several addresses: each
+ * becomes a server with the same parameters).  The balancer behind the
+ * group is one small interface so that the balancing issue can add
+ * least_conn, ip_hash, hash and random without touching the proxy.
+ *
+ * Run-time state (fails, current weight, connection counts) is per worker
+ * for now; the balancing issue moves it into the shared health table.
+ */
+#ifndef SL_UPSTREAM_H
+#define SL_UPSTREAM_H
+
+#include "sl_conf.h"
+#include "sl_conn.h"
+
+struct sl_http_request;
+
+struct sl_upstream_server {
+    unsigned                 magic;
+#define SL_UPSTREAM_SERVER_MAGIC 0x55535256U
+    struct sl_str            name;        /* as written: "app1:8080" */
+    union sl_sockaddr        sa;
+    socklen_t                socklen;
+    char                     addr_text[SL_SOCKADDR_STRLEN]; /* "1.2.3.4:80" */
+    int                      weight;      /* default 1 */
+    int                      max_fails;   /* default 1; 0 = never mark */
+    sl_msec_t                fail_timeout;/* default 10s */
+    int                      max_conns;   /* 0 = unlimited */
+    unsigned                 backup:1;
+    unsigned                 down:1;      /* `down`: never used */
+
+    /* run time, per worker */
+    int                      current_weight;
+    int                      effective_weight;
+    int                      fails;       /* in the current window */
+    sl_msec_t                fail_start;  /* window start / down since */
+    int                      conns;       /* active connections */
+    uint64_t                 requests;
+};
+
+/* Bitmap of servers tried by one request (retries skip them). */
+#define SL_UPSTREAM_MAX_SERVERS  1024
+struct sl_upstream_tried {
+    uint64_t                 bits[SL_UPSTREAM_MAX_SERVERS / 64];
+    unsigned                 count;
+};
+
+struct sl_upstream;
+
+/*
+ * A balancing algorithm.  init runs at configuration time after all
+ * servers are known.  get picks a server for r that is not down, not
+ * failed (fails >= max_fails within fail_timeout), not at max_conns and
+ * not yet tried; primaries first, backups only when no primary is usable.
+ * It returns NULL when none is usable (the proxy answers 502, or 503 when
+ * the reason is that all are full).  done reports the outcome of a
+ * request sent to s (failed: connect error, timeout, bad response).
+ */
+struct sl_balancer {
+    const char              *name;
+    int   (*init)(struct sl_conf_ctx *cf, struct sl_upstream *u);
+    struct sl_upstream_server *(*get)(struct sl_upstream *u,
+        struct sl_http_request *r, struct sl_upstream_tried *tried,
+        int *all_full);
+    void  (*done)(struct sl_upstream *u, struct sl_upstream_server *s,
+        int failed);
+};
+
+/* An idle keepalive connection to an upstream server. */
+struct sl_upstream_idle {
+    struct sl_conn          *c;
+    struct sl_upstream_server *server;
+    struct sl_upstream_idle *next;
+    struct sl_upstream_idle *prev;
+};
+
+struct sl_upstream {
+    unsigned                 magic;
+#define SL_UPSTREAM_MAGIC    0x55505354U
+    struct sl_str            name;
+    struct sl_array          servers;     /* struct sl_upstream_server */
+    unsigned                 nprimary;    /* primaries come first */
+    int                      keepalive;   /* idle conns kept per worker */
+    sl_msec_t                keepalive_timeout;   /* default 60s */
+    int64_t                  keepalive_requests;  /* default 1000 */
+    const struct sl_balancer *balancer;
+    void                    *balancer_data;
+    const char              *file;
+    unsigned                 line;
+    unsigned                 implicit:1;  /* from proxy_pass ADDR:PORT */
+    unsigned                 defined:1;   /* upstream{} seen */
+
+    /* run time, per worker: the keepalive pool */
+    struct sl_upstream_idle *idle;        /* most recently used first */
+    unsigned                 nidle;
+    struct sl_upstream_idle *free_idle;
+};
+
+extern struct sl_module sl_upstream_module;
+extern const struct sl_balancer sl_balancer_round_robin;
+
+/*
+ * Finds or creates the group named name (for proxy_pass http://NAME).  A
+ * group referenced but never defined with upstream{} and not parseable as
+ * ADDR:PORT or HOST:PORT is an error reported at the end of the http
+ * block.  Returns NULL on allocation failure.
+ */
+struct sl_upstream *sl_upstream_add(struct sl_conf_ctx *cf,
+    const struct sl_str *name);
+
+/* Takes an idle connection to a usable server of u, or NULL. */
+struct sl_conn *sl_upstream_keepalive_get(struct sl_upstream *u,
+    struct sl_upstream_server *s);
+/*
+ * Gives c back to u's pool (the previous response was read completely and
+ * the server did not ask to close).  If the pool is full the oldest idle
+ * connection is closed.  The pool watches c: a close or any byte from the
+ * server, or keepalive_timeout, closes it.
+ */
+void sl_upstream_keepalive_put(struct sl_upstream *u,
+    struct sl_upstream_server *s, struct sl_conn *c);
+
+#endif /* SL_UPSTREAM_H */
