@@ -358,6 +358,51 @@ for my $c (['/exact', 'exact', '= exact match'],
     $c->close;
 }
 
+# ---- many pipelined requests, large heads (default buffers 1k / 4 x 8k) ----------
+
+{
+    my $c = SluiceTest::Client->new(port => $p0, timeout => 10);
+    my $req = join '', map { "GET /echo/pipe$_ HTTP/1.1\r\nHost: localhost\r\n\r\n" }
+        1 .. 200;
+    $c->send($req);
+    my $ok = 0;
+    for my $i (1 .. 200) {
+        my ($st, $h, $body) = $c->read_response;
+        last unless defined $st;
+        $ok++ if $st == 200 && $body eq "GET /echo/pipe$i";
+    }
+    is($ok, 200, '200 pipelined requests in one write: all answered in order');
+    $c->close;
+}
+
+{
+    my $c = SluiceTest::Client->new(port => $p0);
+    my $long = 'v' x 7000;
+    my $path = '/echo/' . ('p' x 6000);
+    # small request, then one with a 7000-byte field, then one with a
+    # 6000-byte request line, then a small one again: all on one connection
+    $c->send("GET /echo/small1 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        . "GET /echo/big1 HTTP/1.1\r\nHost: localhost\r\nX-Long: $long\r\n\r\n"
+        . "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        . "GET /echo/small2 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    my @got;
+    for (1 .. 4) {
+        my ($st, $h, $body) = $c->read_response;
+        push @got, defined $st ? "$st $body" : 'none';
+    }
+    is_deeply(\@got, ['200 GET /echo/small1', '200 GET /echo/big1',
+        "200 GET $path", '200 GET /echo/small2'],
+        'large field and long request line within the default large buffers, '
+        . 'pipelined with small requests');
+    # a head of ~28k spread over many fields (under 4 x 8k)
+    my $fields = join '', map { "X-F$_: " . ('f' x 900) . "\r\n" } 1 .. 28;
+    $c->send("GET /echo/many HTTP/1.1\r\nHost: localhost\r\n$fields\r\n");
+    my ($st, $h, $body) = $c->read_response;
+    is(defined $st ? "$st $body" : 'none', '200 GET /echo/many',
+        'head of ~26k in 28 fields accepted');
+    $c->close;
+}
+
 # ---- HTTP/1.0, Connection: close ------------------------------------------------------
 
 {

@@ -241,6 +241,73 @@ EOF
         'relative access_log path: in the config dir');
 }
 
+# ---- worker_shutdown_timeout bounds a graceful stop ---------------------------------
+
+{
+    $t->write_conf(<<'EOF');
+worker_processes 1;
+worker_shutdown_timeout 2s;
+http {
+    access_log off;
+    client_body_timeout 10s;
+    keepalive_timeout 60s;
+    server {
+        listen 127.0.0.1:%%PORT_3%%;
+        location / { return 200 "wst"; }
+    }
+}
+EOF
+    $t->start;
+    # one idle keepalive connection and one upload that keeps trickling
+    my $idle = SluiceTest::Client->new(port => $t->port(3));
+    $idle->get('/');
+    my ($st) = $idle->read_response;
+    is($st, 200, 'worker_shutdown_timeout: keepalive request');
+    my $up = SluiceTest::Client->new(port => $t->port(3));
+    $up->send("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n");
+    sleep 0.2;
+    my $t0 = time;
+    $t->signal('QUIT');
+    my $exited = 0;
+    while (time - $t0 < 10) {
+        $up->send('x') unless $up->eof;
+        $up->wait_closed(0.3);
+        if (!$t->running) { $exited = 1; last; }
+    }
+    my $dt = time - $t0;
+    ok($exited, sprintf('QUIT with a never-ending upload: master exits (%.2fs)', $dt));
+    cmp_ok($dt, '<', 6, 'within worker_shutdown_timeout 2s and a margin');
+    ok($up->wait_closed(1), 'the upload connection was closed');
+    ok($idle->wait_closed(1), 'the idle keepalive connection was closed');
+    $idle->close;
+    $up->close;
+    $t->stop;
+}
+
+# ---- -c with a relative path ------------------------------------------------------------
+
+{
+    $t->write_conf(<<'EOF');
+worker_processes 1;
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%%PORT_4%%;
+        location / { return 200 "relc"; }
+    }
+}
+EOF
+    my $d = $t->testdir;
+    my ($rc, $out, $err) = $t->run_sluice('-t', '-c', 'sluice.conf', { cwd => $d });
+    is($rc, 0, '-t -c relative path: exit 0') or diag($err);
+    $t->start(cwd => $d, conf_arg => 'sluice.conf');
+    is(SluiceTest::proc_title($t->pid), "sluice: master process $d/sluice.conf",
+        '-c relative path: title names the absolute path');
+    my ($st, undef, $body) = parse_response(http_get($t->port(4), '/'));
+    is("$st $body", '200 relc', '-c relative path: serves');
+    $t->stop;
+}
+
 # ---- error_log stderr -------------------------------------------------------------------
 
 {

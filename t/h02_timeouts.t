@@ -3,8 +3,9 @@
 # Timeouts: client_header_timeout (whole head, trickling does not extend
 # it), client_body_timeout, keepalive_timeout.
 #
-# send_timeout is not tested here: without the proxy there is no response
-# large enough to fill the socket buffers (return text is small).
+# send_timeout is tested in h06_flood.t: without the proxy there is no
+# large response, so a client pipelining thousands of requests without
+# reading fills the socket buffers instead.
 
 use strict;
 use warnings;
@@ -32,6 +33,12 @@ http {
         listen 127.0.0.1:%%PORT_1%%;
         keepalive_timeout 0;
         location / { return 200 "nokeepalive"; }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_3%%;
+        keepalive_timeout 1s;
+        client_header_timeout 3s;
+        location / { return 200 "ka-then-header"; }
     }
     server {
         listen 127.0.0.1:%%PORT_2%%;
@@ -235,6 +242,22 @@ sub trickle {
     is("$st $body", '200 nokeepalive', 'keepalive_timeout 0: answered');
     like($h->{connection} // '', qr/close/i, 'keepalive_timeout 0: Connection: close');
     ok($c->wait_closed(2), 'keepalive_timeout 0: closed after the response');
+    $c->close;
+}
+
+{
+    # Once the next request's first byte arrives, keepalive_timeout no
+    # longer applies; client_header_timeout (3s) does.
+    my $c = SluiceTest::Client->new(port => $t->port(3));
+    $c->get('/');
+    my ($st) = $c->read_response;
+    sleep 0.5;
+    $c->send("GET / HT");
+    sleep 1.2;
+    $c->send("TP/1.1\r\nHost: localhost\r\n\r\n");
+    my ($st2, undef, $body) = $c->read_response;
+    is(($st2 // 'none') . ' ' . ($body // ''), '200 ka-then-header',
+        'a request begun before keepalive_timeout may take client_header_timeout');
     $c->close;
 }
 

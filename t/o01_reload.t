@@ -230,6 +230,15 @@ for my $i (1 .. 5) {
     sleep 0.4;
 }
 is($reloads_ok, 5, 'five reloads under load');
+
+# then a burst: ten reloads 100 ms apart, generations overlapping
+for my $i (1 .. 10) {
+    conf("r$i");
+    $t->signal('HUP');
+    sleep 0.1;
+}
+ok(wait_for(sub { body() eq '200 r10' }, 15), 'burst of reloads under load: last one applied');
+sleep 0.5;
 $t->write_file($stop, '');
 my %rc = $t->wait_helpers(15);
 is($rc{$ka}, 0, 'keepalive client finished');
@@ -244,10 +253,40 @@ for my $c (['res-ka', 'keepalive client'], ['res-nc', 'new-connection client']) 
     cmp_ok($ok, '>', 50, "$c->[1]: requests went through");
 }
 
-ok(wait_for(sub { body() eq '200 w5' }, 5), 'last config served');
+ok(wait_for(sub { body() eq '200 r10' }, 5), 'last config served');
 ok(wait_for(sub { scalar(() = $t->all_worker_pids) == 2 }, 15),
     'old generations drained');
-is(status()->{generation}, 9, 'generation counts every good reload');
+{
+    my $st = status();
+    cmp_ok($st->{generation} // 0, '>=', 10, "generation $st->{generation} after the burst");
+    is($st->{generation}, ($st->{reloads} // 0) + 1,
+        'generation is 1 + the number of good reloads');
+}
+
+# ---- an idle keepalive connection across a reload ------------------------------------
+
+{
+    conf('ka-old');
+    $t->signal('HUP');
+    ok(wait_for(sub { body() eq '200 ka-old' }, 10), 'ka-old applied');
+    # until the old workers have seen their QUIT they may still accept
+    ok(wait_for(sub { $t->all_worker_pids == 2 }, 10),
+        'previous generation gone');
+    my $c = SluiceTest::Client->new(port => $p0);
+    $c->get('/');
+    my ($st, $h, $b) = $c->read_response;
+    is(($st // 'none') . ' ' . ($b // ''), '200 ka-old', 'keepalive request before reload');
+    conf('ka-new');
+    $t->signal('HUP');
+    ok(wait_for(sub { body() eq '200 ka-new' }, 10), 'ka-new applied');
+    # the old worker answers the next request on the connection, then closes
+    $c->get('/');
+    my ($st2, $h2, $b2) = $c->read_response;
+    is($st2, 200, 'next request on a keepalive connection of the old generation answered');
+    like($h2->{connection} // '', qr/close/i, '... with Connection: close');
+    ok($c->wait_closed(3), '... and the connection closed');
+    $c->close;
+}
 
 # ---- listeners and worker count change with a reload ----------------------------------
 

@@ -18,7 +18,8 @@ my $tpl = <<'EOF';
 worker_processes 2;
 worker_shutdown_timeout 5s;
 http {
-    access_log %%TESTDIR%%/access.log;
+    log_format withpid '$pid "$request" $status';
+    access_log %%TESTDIR%%/access.log withpid;
     keepalive_timeout 2s;
     server {
         listen 127.0.0.1:%%PORT_0%%;
@@ -106,6 +107,7 @@ my $checker = $t->checker_pid;
     my ($rc, $out, $err) = $t->ctl('reopen');
     is($rc, 0, 'reopen: exit 0') or diag($err);
     ok(wait_for(sub { -e "$dir/access.log" }, 5), 'reopen: new access log created');
+    ok(all_workers_reopened(), 'reopen: every worker writes to the new log');
     ($st) = parse_response(http_get($p0, '/after-reopen'));
     is($st, 200, 'request after reopen');
 
@@ -114,8 +116,23 @@ my $checker = $t->checker_pid;
     rename "$dir/access.log", "$dir/access.log.2";
     $t->signal('USR1');
     ok(wait_for(sub { -e "$dir/access.log" }, 5), 'USR1: new access log created');
+    ok(all_workers_reopened(), 'USR1: every worker writes to the new log');
     ($st) = parse_response(http_get($p0, '/after-usr1'));
     is($st, 200, 'request after USR1');
+}
+
+# Workers reopen asynchronously after the master: probe with requests
+# (new connections land on either worker) until the new file has lines
+# from every worker (the format logs $pid).
+sub all_workers_reopened {
+    my %want = map { $_ => 1 } $t->worker_pids;
+    my $n = 0;
+    return wait_for(sub {
+        http_get($p0, '/probe' . $n++);
+        my $log = $t->read_file('access.log') // '';
+        my %seen = map { $_ => 1 } $log =~ /^(\d+) /mg;
+        !grep { !$seen{$_} } keys %want;
+    }, 5, 0.02);
 }
 
 # ---- errors --------------------------------------------------------------------------------
@@ -223,6 +240,45 @@ SKIP: {
     is($st, 200, 'control_socket off: serves');
     my ($rc, $out, $err) = $t->ctl('status', { socket => $sock });
     is($rc, 1, 'control_socket off: sluicectl fails');
+    $t->stop;
+}
+
+# ---- a stale socket file is replaced; a live one is not taken over ----------------------
+
+{
+    use IO::Socket::UNIX;
+    unlink $sock;
+    my $stale = IO::Socket::UNIX->new(Local => $sock, Listen => 1);
+    ok($stale && -S $sock, 'stale socket file created');
+    close $stale if $stale;    # the file stays, nobody listens
+    $t->write_conf($tpl);
+    $t->start;
+    my ($rc) = $t->ctl('status');
+    is($rc, 0, 'stale control socket replaced at start');
+
+    # a second master on the same control socket must refuse to start
+    my $other = $t->write_conf(<<'EOF', name => 'other.conf');
+pid %%TESTDIR%%/other.pid;
+error_log %%TESTDIR%%/other-error.log info;
+control_socket %%TESTDIR%%/ctl.sock;
+state_dir %%TESTDIR%%/other-state;
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%%PORT_6%%;
+        location / { return 200 "other"; }
+    }
+}
+EOF
+    my ($rc2, $out2, $err2) = $t->run_sluice('-f', '-c', $other,
+        { timeout => 10 });
+    is($rc2, 1, 'second master on a live control socket: exit 1');
+    like($err2, qr/^sluice: .*\S/m, 'second master: reason on stderr')
+        or diag($err2);
+    ($rc) = $t->ctl('status');
+    is($rc, 0, 'first master still answers on its socket');
+    my ($st) = parse_response(http_get($p0, '/'));
+    is($st, 200, 'first master still serves');
     $t->stop;
 }
 

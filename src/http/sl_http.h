@@ -176,10 +176,13 @@ struct sl_http_request {
     unsigned                 http10:1;
     unsigned                 head_method:1;
     unsigned                 chunked_out:1; /* response sent chunked */
+    unsigned                 upgrade_out:1; /* 101: Connection: upgrade */
 };
 
 /* ---- shared functions ------------------------------------------------- */
 
+/* An event handler that does nothing (a direction nobody waits on). */
+void sl_http_empty_handler(struct sl_event *ev);
 /* The accept handler installed by the worker on every listening socket. */
 void sl_http_init_connection(struct sl_conn *c);
 
@@ -209,6 +212,10 @@ int sl_http_send_chain(struct sl_http_request *r);
  */
 struct sl_buf *sl_http_build_head(struct sl_http_request *r,
     int64_t body_len);
+/* Writes r's access log line unless that was done already. */
+void sl_http_log_once(struct sl_http_request *r);
+/* Logs r and closes its connection at once (errors mid-response). */
+void sl_http_terminate(struct sl_http_request *r);
 /* Logs r and keeps or closes the connection: the request is over. */
 void sl_http_finalize(struct sl_http_request *r);
 /* Whether the response to r may keep the connection open. */

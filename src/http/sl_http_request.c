@@ -28,7 +28,7 @@ static void sl_http_lingering_handler(struct sl_event *rev);
 /* Scratch memory for bytes that are read only to be thrown away. */
 static char sl_http_scratch[SL_HTTP_DISCARD_BUF];
 
-static void
+void
 sl_http_empty_handler(struct sl_event *ev)
 {
     (void) ev;
@@ -676,6 +676,23 @@ sl_http_discard_handler(struct sl_event *rev)
 
 /* ---- writing ------------------------------------------------------------ */
 
+void
+sl_http_log_once(struct sl_http_request *r)
+{
+    if (r->logged)
+        return;
+    r->logged = 1;
+    sl_http_log_request(r);
+}
+
+void
+sl_http_terminate(struct sl_http_request *r)
+{
+    r->keepalive = 0;
+    sl_http_log_once(r);
+    sl_http_close_connection(r->c);
+}
+
 /*
  * Sends r->out with writev until done or EAGAIN.  Returns SL_OK when all is
  * sent, SL_AGAIN when the write handler will continue, SL_ERROR when the
@@ -745,7 +762,7 @@ sl_http_output(struct sl_http_request *r)
     if (rc == SL_ERROR) {
         r->keepalive = 0;
         r->response_done = 1;
-        sl_http_log_request(r);
+        sl_http_log_once(r);
         sl_http_close_connection(c);
         return SL_ERROR;
     }
@@ -764,7 +781,7 @@ sl_http_write_handler(struct sl_event *wev)
         sl_log_error(SL_LOG_INFO, 0, "client timed out while sending the "
                      "response to %s", r->upstream_addr.len ? "-" : "client");
         r->keepalive = 0;
-        sl_http_log_request(r);
+        sl_http_log_once(r);
         sl_http_close_connection(c);
         return;
     }
@@ -874,7 +891,7 @@ sl_http_finalize(struct sl_http_request *r)
     struct sl_conn *c = r->c;
 
     r->response_done = 1;
-    sl_http_log_request(r);
+    sl_http_log_once(r);
     if (r->keepalive && r->body_done) {
         sl_http_set_keepalive(r);
         return;

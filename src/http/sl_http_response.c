@@ -126,7 +126,9 @@ sl_http_build_head(struct sl_http_request *r, int64_t body_len)
         p = sl_snprintf(p, last, "%.*s: %.*s\r\n", (int) oh[i].name.len,
                         oh[i].name.data, (int) oh[i].value.len,
                         oh[i].value.data);
-    if (r->keepalive)
+    if (r->upgrade_out)
+        p = sl_snprintf(p, last, "Connection: upgrade\r\n");
+    else if (r->keepalive)
         p = sl_snprintf(p, last, "Connection: keep-alive\r\n");
     else
         p = sl_snprintf(p, last, "Connection: close\r\n");

@@ -8,11 +8,15 @@
 extern struct sl_module sl_core_module;
 extern struct sl_module sl_http_core_module;
 extern struct sl_module sl_http_log_module;
+extern struct sl_module sl_upstream_module;
+extern struct sl_module sl_http_proxy_module;
 
 struct sl_module *sl_modules[] = {
     &sl_core_module,
     &sl_http_core_module,
     &sl_http_log_module,
+    &sl_upstream_module,
+    &sl_http_proxy_module,
     NULL
 };
 

@@ -31,6 +31,7 @@ struct sl_upstream_server {
     int                      max_fails;   /* default 1; 0 = never mark */
     sl_msec_t                fail_timeout;/* default 10s */
     int                      max_conns;   /* 0 = unlimited */
+    sl_msec_t                slow_start;  /* parsed; not used yet */
     unsigned                 backup:1;
     unsigned                 down:1;      /* `down`: never used */
 
@@ -39,6 +40,7 @@ struct sl_upstream_server {
     int                      effective_weight;
     int                      fails;       /* in the current window */
     sl_msec_t                fail_start;  /* window start / down since */
+    sl_msec_t                fail_last;   /* last failure, 0: never */
     int                      conns;       /* active connections */
     uint64_t                 requests;
 };
@@ -49,6 +51,14 @@ struct sl_upstream_tried {
     uint64_t                 bits[SL_UPSTREAM_MAX_SERVERS / 64];
     unsigned                 count;
 };
+
+/* i is the server's index in u->servers (primaries and backups alike). */
+#define sl_upstream_tried_test(t, i)                                          \
+    (((t)->bits[(i) / 64] >> ((i) % 64)) & 1)
+#define sl_upstream_tried_set(t, i)                                           \
+    do { if (!sl_upstream_tried_test(t, i)) {                                 \
+             (t)->bits[(i) / 64] |= (uint64_t) 1 << ((i) % 64);               \
+             (t)->count++; } } while (0)
 
 struct sl_upstream;
 
@@ -77,6 +87,7 @@ struct sl_upstream_idle {
     struct sl_upstream_server *server;
     struct sl_upstream_idle *next;
     struct sl_upstream_idle *prev;
+    struct sl_upstream      *upstream;    /* the pool it sits in */
 };
 
 struct sl_upstream {
@@ -90,8 +101,8 @@ struct sl_upstream {
     int64_t                  keepalive_requests;  /* default 1000 */
     const struct sl_balancer *balancer;
     void                    *balancer_data;
-    const char              *file;
-    unsigned                 line;
+    const char              *file;        /* upstream{} if defined, */
+    unsigned                 line;        /* else the first reference */
     unsigned                 implicit:1;  /* from proxy_pass ADDR:PORT */
     unsigned                 defined:1;   /* upstream{} seen */
 
@@ -101,8 +112,28 @@ struct sl_upstream {
     struct sl_upstream_idle *free_idle;
 };
 
+/*
+ * The module's configuration (one per cycle, made with the http block):
+ * every group, defined or referenced.  Reachable at run time as
+ * sl_cycle->main_conf[sl_upstream_module.index] (NULL without http{}).
+ */
+struct sl_upstream_main_conf {
+    unsigned                 magic;
+#define SL_UPSTREAM_MAIN_MAGIC 0x55504d43U
+    struct sl_array          upstreams;   /* struct sl_upstream * */
+};
+
 extern struct sl_module sl_upstream_module;
 extern const struct sl_balancer sl_balancer_round_robin;
+
+/*
+ * Splits "HOST:PORT", "[IPV6]:PORT", "HOST" or "[IPV6]" into host (inside
+ * s, without brackets) and port; a missing port is 80, as in nginx.  An
+ * IPv6 address must be bracketed.  Returns SL_OK, or SL_ERROR with *reason
+ * set to "no host", "invalid host" or "invalid port" (reason may be NULL).
+ */
+int sl_upstream_parse_addr(const struct sl_str *s, struct sl_str *host,
+    unsigned *port, const char **reason);
 
 /*
  * Finds or creates the group named name (for proxy_pass http://NAME).  A
@@ -113,16 +144,35 @@ extern const struct sl_balancer sl_balancer_round_robin;
 struct sl_upstream *sl_upstream_add(struct sl_conf_ctx *cf,
     const struct sl_str *name);
 
-/* Takes an idle connection to a usable server of u, or NULL. */
+/*
+ * Takes an idle connection to s from u's pool, most recently used first,
+ * or NULL.  The connection comes back with no timer, no handlers
+ * (NULL), c->data NULL and c->idle clear; the caller installs its own.
+ * Idle connections found closed by the server on the way are closed.
+ */
 struct sl_conn *sl_upstream_keepalive_get(struct sl_upstream *u,
     struct sl_upstream_server *s);
 /*
  * Gives c back to u's pool (the previous response was read completely and
  * the server did not ask to close).  If the pool is full the oldest idle
  * connection is closed.  The pool watches c: a close or any byte from the
- * server, or keepalive_timeout, closes it.
+ * server, or keepalive_timeout, closes it; so does the worker when it
+ * runs out of connection slots (c is made reusable).  put counts the
+ * request just finished in c->requests (callers do not), and closes c at
+ * once instead when u->keepalive is 0, c->requests has reached
+ * keepalive_requests, the server has closed or sent bytes already, or the
+ * worker is shutting down.  c->pool is left
+ * alone: give back a connection that owns no pool, or its memory stays
+ * with the idle connection until sl_conn_close() frees it.
  */
 void sl_upstream_keepalive_put(struct sl_upstream *u,
     struct sl_upstream_server *s, struct sl_conn *c);
+/*
+ * Closes every idle connection of every group of the current cycle; the
+ * worker calls it when it starts a graceful stop (idle upstream
+ * connections would otherwise keep sl_conn_active_count() above zero
+ * until their keepalive_timeout).
+ */
+void sl_upstream_keepalive_close_all(void);
 
 #endif /* SL_UPSTREAM_H */

@@ -277,7 +277,7 @@ sub listen_ports {
 
 # Runs argv with stdout and stderr captured in files, bounded by timeout
 # (default 10 s; then the command is killed and -1 returned).  Options:
-# timeout, env => {NAME => VALUE}, stdin (string).  Returns (exit code,
+# timeout, env => {NAME => VALUE}, stdin (string), cwd.  Returns (exit code,
 # stdout, stderr); a command killed by signal N returns 128 + N.
 sub run_cmd {
     my ($self, $argv, %o) = @_;
@@ -298,6 +298,7 @@ sub run_cmd {
                 else { delete $ENV{$k} }
             }
         }
+        if (defined $o{cwd}) { chdir $o{cwd} or POSIX::_exit(126); }
         { exec { $argv->[0] } @$argv; }
         print STDERR "exec $argv->[0]: $!\n";
         POSIX::_exit(127);
@@ -363,7 +364,8 @@ sub ctl {
 # TESTDIR/stderr.log and waits (bounded, default 10 s) until every listen
 # port accepts, the control socket exists and a worker runs.  Dies with the
 # logs when sluice exits or does not come up.  Options: conf, timeout,
-# nowait (return right after the fork).
+# nowait (return right after the fork), cwd (directory to start in),
+# conf_arg (what to pass to -c instead of the config's absolute path).
 sub start {
     my ($self, %o) = @_;
     die "sluice already running (pid $self->{master})\n"
@@ -378,7 +380,9 @@ sub start {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', $log or POSIX::_exit(126);
         open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
-        { exec { $self->{bin} } $self->{bin}, '-f', '-c', $conf; }
+        if (defined $o{cwd}) { chdir $o{cwd} or POSIX::_exit(126); }
+        my $arg = $o{conf_arg} // $conf;
+        { exec { $self->{bin} } $self->{bin}, '-f', '-c', $arg; }
         print STDERR "exec $self->{bin}: $!\n";
         POSIX::_exit(127);
     }

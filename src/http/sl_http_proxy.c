@@ -1,0 +1,1969 @@
+/*
+ * sl_http_proxy.c: the reverse proxy.
+ *
+ * The life of a proxied request, in the order of this file:
+ *   read the request body (proxy_request_buffering on: into memory up to
+ *   client_body_buffer_size, beyond into an anonymous temporary file)
+ *   -> pick a server (balancer) -> take a pooled keepalive connection or
+ *   connect -> send the head and the body -> read and strictly parse the
+ *   response head -> retry on another server while nothing has reached
+ *   the client -> relay the body with one bounded buffer (backpressure:
+ *   nothing more is read from the upstream until the client took what was
+ *   read) -> give the upstream connection back to the pool.
+ * A 101 answer to an Upgrade request turns both connections into a
+ * two-way tunnel.
+ */
+#include "sl_core.h"
+#include "sl_http_proxy.h"
+#include "sl_process.h"
+
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <strings.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#define SL_PROXY_RELAY_SIZE     32768
+#define SL_PROXY_SCRATCH        65536
+#define SL_PROXY_MAX_IOV        64
+
+enum sl_proxy_state {
+    SL_PROXY_BODY = 0,      /* reading the client's body */
+    SL_PROXY_CONNECTING,
+    SL_PROXY_SENDING,
+    SL_PROXY_READING_HEAD,
+    SL_PROXY_RELAYING,
+    SL_PROXY_TUNNEL,
+    SL_PROXY_DONE
+};
+
+enum sl_proxy_body_mode {
+    SL_PROXY_BODY_NONE = 0,
+    SL_PROXY_BODY_LENGTH,
+    SL_PROXY_BODY_CHUNKED,
+    SL_PROXY_BODY_CLOSE
+};
+
+/* One direction of a tunnel. */
+struct sl_proxy_pipe {
+    char                   *buf;
+    size_t                  pos;
+    size_t                  last;
+    unsigned                eof:1;      /* source closed */
+    unsigned                shut:1;     /* destination's write side shut */
+};
+
+struct sl_proxy_ctx {
+    unsigned                magic;
+#define SL_PROXY_CTX_MAGIC  0x50525859U
+    struct sl_http_request *r;
+    struct sl_http_proxy_conf *pcf;
+    struct sl_upstream     *u;
+    struct sl_upstream_server *server;
+    struct sl_upstream_tried tried;
+    unsigned                tries;
+    struct sl_conn         *uc;
+    enum sl_proxy_state     state;
+    int                     last_fail;      /* SL_PROXY_FT_* of last try */
+    sl_msec_t               try_start;
+
+    /* request */
+    struct sl_buf          *req_head;
+    char                   *body_mem;
+    size_t                  body_mem_len;
+    int                     body_fd;
+    off_t                   body_len;
+    off_t                   body_file_len;
+    /* what is left to send in this try */
+    size_t                  head_sent;
+    size_t                  mem_sent;
+    off_t                   file_sent;
+    uint64_t                req_bytes_sent;
+
+    /* response */
+    char                   *rbuf;
+    size_t                  rbuf_size;
+    size_t                  rlen;
+    size_t                  scan;
+    struct sl_http_head    *rh;
+    enum sl_proxy_body_mode mode;
+    int64_t                 rest;
+    struct sl_http_chunked  chunked;
+    char                   *relay;
+    size_t                  relay_len;
+    char                    chunk_line[24];
+    struct sl_buf           out_bufs[3];
+    struct sl_chain         out_links[3];
+
+    struct sl_proxy_pipe    up;             /* client -> upstream */
+    struct sl_proxy_pipe    down;           /* upstream -> client */
+
+    unsigned                server_active:1;/* balancer get without done */
+    unsigned                reused:1;       /* pooled connection */
+    unsigned                upgrade:1;      /* client asked to upgrade */
+    unsigned                upstream_keepalive:1;
+    unsigned                upstream_done:1;/* response body fully read */
+    unsigned                extra_bytes:1;  /* upstream sent too much */
+    unsigned                client_close:1; /* close-delimited to client */
+    unsigned                last_chunk:1;   /* "0\r\n\r\n" queued */
+};
+
+static char sl_proxy_scratch[SL_PROXY_SCRATCH];
+
+static void sl_proxy_connect(struct sl_proxy_ctx *ctx);
+static void sl_proxy_send_request(struct sl_proxy_ctx *ctx);
+static void sl_proxy_read_head(struct sl_proxy_ctx *ctx);
+static void sl_proxy_relay(struct sl_proxy_ctx *ctx);
+static void sl_proxy_tunnel(struct sl_proxy_ctx *ctx);
+static void sl_proxy_fail(struct sl_proxy_ctx *ctx, int ft, int err,
+    const char *what);
+
+/* ---- configuration ------------------------------------------------------- */
+
+static int sl_proxy_set_pass(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
+static int sl_proxy_set_header(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
+static int sl_proxy_hide_header(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
+static int sl_proxy_set_next(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
+static int sl_proxy_set_temp_path(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
+
+#define SL_PROXY_CTX   (SL_CONF_HTTP | SL_CONF_SERVER | SL_CONF_LOCATION)
+
+static const int64_t sl_proxy_max_tries = 1000;
+
+static const struct sl_conf_cmd sl_proxy_cmds[] = {
+    { "proxy_pass", SL_CONF_LOCATION | SL_CONF_TAKE1, sl_proxy_set_pass,
+      SL_CONF_LEVEL_HTTP_LOC, 0, NULL },
+    { "proxy_set_header", SL_PROXY_CTX | SL_CONF_TAKE2 | SL_CONF_MULTI,
+      sl_proxy_set_header, SL_CONF_LEVEL_HTTP_LOC, 0, NULL },
+    { "proxy_hide_header", SL_PROXY_CTX | SL_CONF_TAKE1 | SL_CONF_MULTI,
+      sl_proxy_hide_header, SL_CONF_LEVEL_HTTP_LOC, 0, NULL },
+    { "proxy_request_buffering", SL_PROXY_CTX | SL_CONF_TAKE1,
+      sl_conf_set_flag, SL_CONF_LEVEL_HTTP_LOC,
+      offsetof(struct sl_http_proxy_conf, request_buffering), NULL },
+    { "client_body_buffer_size", SL_PROXY_CTX | SL_CONF_TAKE1,
+      sl_conf_set_size, SL_CONF_LEVEL_HTTP_LOC,
+      offsetof(struct sl_http_proxy_conf, body_buffer_size), NULL },
+    { "client_body_temp_path", SL_PROXY_CTX | SL_CONF_TAKE1,
+      sl_proxy_set_temp_path, SL_CONF_LEVEL_HTTP_LOC, 0, NULL },
+    { "proxy_buffer_size", SL_PROXY_CTX | SL_CONF_TAKE1, sl_conf_set_size,
+      SL_CONF_LEVEL_HTTP_LOC,
+      offsetof(struct sl_http_proxy_conf, buffer_size), NULL },
+    { "proxy_connect_timeout", SL_PROXY_CTX | SL_CONF_TAKE1,
+      sl_conf_set_msec, SL_CONF_LEVEL_HTTP_LOC,
+      offsetof(struct sl_http_proxy_conf, connect_timeout), NULL },
+    { "proxy_read_timeout", SL_PROXY_CTX | SL_CONF_TAKE1, sl_conf_set_msec,
+      SL_CONF_LEVEL_HTTP_LOC,
+      offsetof(struct sl_http_proxy_conf, read_timeout), NULL },
+    { "proxy_send_timeout", SL_PROXY_CTX | SL_CONF_TAKE1, sl_conf_set_msec,
+      SL_CONF_LEVEL_HTTP_LOC,
+      offsetof(struct sl_http_proxy_conf, send_timeout), NULL },
+    { "proxy_next_upstream", SL_PROXY_CTX | SL_CONF_1MORE, sl_proxy_set_next,
+      SL_CONF_LEVEL_HTTP_LOC, 0, NULL },
+    { "proxy_next_upstream_tries", SL_PROXY_CTX | SL_CONF_TAKE1,
+      sl_conf_set_int, SL_CONF_LEVEL_HTTP_LOC,
+      offsetof(struct sl_http_proxy_conf, next_upstream_tries),
+      &sl_proxy_max_tries },
+    { NULL, 0, NULL, 0, 0, NULL }
+};
+
+static void *
+sl_proxy_create_loc(struct sl_conf_ctx *cf)
+{
+    struct sl_http_proxy_conf *pcf;
+
+    pcf = sl_pcalloc(cf->pool, sizeof(*pcf));
+    if (pcf == NULL)
+        return NULL;
+    pcf->set_headers = SL_CONF_UNSET_PTR;
+    pcf->hide_headers = SL_CONF_UNSET_PTR;
+    pcf->request_buffering = SL_CONF_UNSET;
+    pcf->body_buffer_size = SL_CONF_UNSET_SIZE;
+    pcf->buffer_size = SL_CONF_UNSET_SIZE;
+    pcf->connect_timeout = SL_CONF_UNSET_MSEC;
+    pcf->read_timeout = SL_CONF_UNSET_MSEC;
+    pcf->send_timeout = SL_CONF_UNSET_MSEC;
+    pcf->next_upstream = 0;
+    pcf->next_upstream_tries = SL_CONF_UNSET;
+    pcf->temp_path = SL_CONF_UNSET_PTR;
+    return pcf;
+}
+
+static int
+sl_proxy_merge_loc(struct sl_conf_ctx *cf, void *parent, void *child)
+{
+    struct sl_http_proxy_conf *prev = parent, *conf = child;
+    struct sl_core_conf *ccf = cf->cycle->core;
+
+    sl_conf_merge_ptr(conf->set_headers, prev->set_headers, NULL);
+    sl_conf_merge_ptr(conf->hide_headers, prev->hide_headers, NULL);
+    sl_conf_merge(conf->request_buffering, prev->request_buffering, 1);
+    sl_conf_merge(conf->body_buffer_size, prev->body_buffer_size, 16384);
+    sl_conf_merge(conf->buffer_size, prev->buffer_size, 8192);
+    sl_conf_merge(conf->connect_timeout, prev->connect_timeout, 60000);
+    sl_conf_merge(conf->read_timeout, prev->read_timeout, 60000);
+    sl_conf_merge(conf->send_timeout, prev->send_timeout, 60000);
+    sl_conf_merge(conf->next_upstream_tries, prev->next_upstream_tries, 0);
+    if (conf->next_upstream == 0)
+        conf->next_upstream = prev->next_upstream != 0
+            ? prev->next_upstream
+            : (SL_PROXY_FT_ERROR | SL_PROXY_FT_TIMEOUT
+               | SL_PROXY_FT_INVALID_HEADER);
+    if (conf->temp_path == SL_CONF_UNSET_PTR)
+        conf->temp_path = prev->temp_path != SL_CONF_UNSET_PTR
+            ? prev->temp_path
+            : (ccf != NULL && ccf->state_dir != NULL ? ccf->state_dir
+                                                      : "/tmp");
+    if (conf->buffer_size < 1024)
+        conf->buffer_size = 1024;
+    if (conf->body_buffer_size < 1024)
+        conf->body_buffer_size = 1024;
+    return SL_OK;
+}
+
+struct sl_module sl_http_proxy_module = {
+    "http_proxy", sl_proxy_cmds, NULL, NULL, NULL, NULL, NULL, NULL,
+    sl_proxy_create_loc, sl_proxy_merge_loc, NULL, 0
+};
+
+static int sl_http_proxy_handler(struct sl_http_request *r);
+
+static int
+sl_proxy_set_pass(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
+    void *conf)
+{
+    struct sl_http_proxy_conf *pcf = conf;
+    struct sl_http_loc_conf *lcf;
+    struct sl_str *url = &cf->node->args[0], host;
+    const char *p, *end, *slash;
+
+    lcf = cf->loc_conf[sl_http_core_module.index];
+    if (pcf->upstream != NULL) {
+        sl_conf_error(cf, "\"proxy_pass\" directive is duplicate");
+        return SL_ERROR;
+    }
+    if (url->len > 7 && strncasecmp(url->data, "http://", 7) == 0) {
+        p = url->data + 7;
+    } else if (url->len > 8 && strncasecmp(url->data, "https://", 8) == 0) {
+        sl_conf_error(cf, "https upstreams are not supported by this build "
+                      "yet in \"%.*s\"", (int) url->len, url->data);
+        return SL_ERROR;
+    } else {
+        sl_conf_error(cf, "invalid URL prefix in \"%.*s\"", (int) url->len,
+                      url->data);
+        return SL_ERROR;
+    }
+    end = url->data + url->len;
+    slash = memchr(p, '/', (size_t) (end - p));
+    host.data = (char *) p;
+    host.len = (size_t) ((slash != NULL ? slash : end) - p);
+    if (host.len == 0 || memchr(host.data, '$', host.len) != NULL) {
+        sl_conf_error(cf, "invalid host in \"%.*s\"", (int) url->len,
+                      url->data);
+        return SL_ERROR;
+    }
+    if (slash != NULL) {
+        pcf->has_uri = 1;
+        pcf->uri.data = (char *) slash;
+        pcf->uri.len = (size_t) (end - slash);
+        if (lcf->re != NULL) {
+            sl_conf_error(cf, "\"proxy_pass\" cannot have URI part in "
+                          "location given by regular expression");
+            return SL_ERROR;
+        }
+    }
+    pcf->location = lcf->name;
+    pcf->upstream = sl_upstream_add(cf, &host);
+    if (pcf->upstream == NULL)
+        return SL_ERROR;
+    lcf->handler = sl_http_proxy_handler;
+    return SL_OK;
+}
+
+static int
+sl_proxy_set_header(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
+    void *conf)
+{
+    struct sl_http_proxy_conf *pcf = conf;
+    struct sl_http_proxy_header *h;
+    struct sl_conf_node *n = cf->node;
+    size_t i;
+
+    if (pcf->set_headers == SL_CONF_UNSET_PTR) {
+        pcf->set_headers = sl_array_create(cf->pool, 4, sizeof(*h));
+        if (pcf->set_headers == NULL)
+            return SL_ERROR;
+    }
+    for (i = 0; i < n->args[0].len; i++) {
+        char ch = n->args[0].data[i];
+        if (ch <= ' ' || ch == ':' || ch >= 0x7f) {
+            sl_conf_error(cf, "invalid header name \"%.*s\"",
+                          (int) n->args[0].len, n->args[0].data);
+            return SL_ERROR;
+        }
+    }
+    if (n->args[0].len == 0) {
+        sl_conf_error(cf, "empty header name");
+        return SL_ERROR;
+    }
+    h = sl_array_push(pcf->set_headers);
+    if (h == NULL)
+        return SL_ERROR;
+    h->name = n->args[0];
+    h->value = sl_http_compile_complex_value(cf, &n->args[1]);
+    return h->value == NULL ? SL_ERROR : SL_OK;
+}
+
+static int
+sl_proxy_hide_header(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
+    void *conf)
+{
+    struct sl_http_proxy_conf *pcf = conf;
+    struct sl_str *s;
+
+    if (pcf->hide_headers == SL_CONF_UNSET_PTR) {
+        pcf->hide_headers = sl_array_create(cf->pool, 4, sizeof(*s));
+        if (pcf->hide_headers == NULL)
+            return SL_ERROR;
+    }
+    s = sl_array_push(pcf->hide_headers);
+    if (s == NULL)
+        return SL_ERROR;
+    *s = cf->node->args[0];
+    return SL_OK;
+}
+
+static const struct sl_conf_enum sl_proxy_next_names[] = {
+    { "error", SL_PROXY_FT_ERROR },
+    { "timeout", SL_PROXY_FT_TIMEOUT },
+    { "invalid_header", SL_PROXY_FT_INVALID_HEADER },
+    { "http_500", SL_PROXY_FT_HTTP_500 },
+    { "http_502", SL_PROXY_FT_HTTP_502 },
+    { "http_503", SL_PROXY_FT_HTTP_503 },
+    { "http_504", SL_PROXY_FT_HTTP_504 },
+    { "http_403", SL_PROXY_FT_HTTP_403 },
+    { "http_404", SL_PROXY_FT_HTTP_404 },
+    { "http_429", SL_PROXY_FT_HTTP_429 },
+    { "non_idempotent", SL_PROXY_FT_NON_IDEMPOTENT },
+    { "off", SL_PROXY_FT_OFF },
+    { NULL, 0 }
+};
+
+static int
+sl_proxy_set_next(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
+    void *conf)
+{
+    struct sl_http_proxy_conf *pcf = conf;
+    const struct sl_conf_enum *e;
+    unsigned i;
+
+    pcf->next_upstream = 0;
+    for (i = 0; i < cf->node->nargs; i++) {
+        for (e = sl_proxy_next_names; e->name != NULL; e++) {
+            if (sl_str_eq(&cf->node->args[i], e->name))
+                break;
+        }
+        if (e->name == NULL) {
+            sl_conf_error(cf, "invalid value \"%.*s\" in \"%s\" directive",
+                          (int) cf->node->args[i].len,
+                          cf->node->args[i].data, cmd->name);
+            return SL_ERROR;
+        }
+        pcf->next_upstream |= e->value;
+    }
+    if ((pcf->next_upstream & SL_PROXY_FT_OFF) && cf->node->nargs > 1) {
+        sl_conf_error(cf, "\"off\" cannot be combined with other values");
+        return SL_ERROR;
+    }
+    return SL_OK;
+}
+
+static int
+sl_proxy_set_temp_path(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
+    void *conf)
+{
+    struct sl_http_proxy_conf *pcf = conf;
+
+    pcf->temp_path = sl_conf_full_path(cf, &cf->node->args[0]);
+    return pcf->temp_path == NULL ? SL_ERROR : SL_OK;
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static void
+sl_proxy_log(struct sl_proxy_ctx *ctx, enum sl_log_level level, int err,
+    const char *what)
+{
+    struct sl_http_request *r = ctx->r;
+    char client[SL_SOCKADDR_STRLEN];
+
+    sl_sockaddr_ntop(&r->c->peer.sa, client, sizeof(client), 0);
+    sl_log_error(level, err, "%s, upstream: \"%s\" in \"%.*s\", client: %s, "
+                 "request: \"%.*s\"", what,
+                 ctx->server != NULL ? ctx->server->addr_text : "-",
+                 (int) ctx->u->name.len, ctx->u->name.data, client,
+                 (int) r->request_line.len, r->request_line.data);
+}
+
+/* Appends ", item" (or item) to a per-request variable string. */
+static void
+sl_proxy_var_append(struct sl_http_request *r, struct sl_str *v,
+    const char *item, size_t len)
+{
+    char *p;
+
+    p = sl_pnalloc(r->pool, v->len + len + 2);
+    if (p == NULL)
+        return;
+    if (v->len) {
+        memcpy(p, v->data, v->len);
+        p[v->len] = ',';
+        p[v->len + 1] = ' ';
+        memcpy(p + v->len + 2, item, len);
+        v->len += len + 2;
+    } else {
+        memcpy(p, item, len);
+        v->len = len;
+    }
+    v->data = p;
+}
+
+/* Records this try in $upstream_addr, $upstream_status, ...time. */
+static void
+sl_proxy_record_try(struct sl_proxy_ctx *ctx, int status)
+{
+    struct sl_http_request *r = ctx->r;
+    char buf[32];
+    sl_msec_t ms;
+    int n;
+
+    if (ctx->server == NULL)
+        return;
+    sl_proxy_var_append(r, &r->upstream_addr, ctx->server->addr_text,
+                        strlen(ctx->server->addr_text));
+    n = status > 0 ? snprintf(buf, sizeof(buf), "%d", status)
+                   : snprintf(buf, sizeof(buf), "-");
+    sl_proxy_var_append(r, &r->upstream_status, buf, (size_t) n);
+    ms = sl_current_msec - ctx->try_start;
+    n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (ms / 1000),
+                 (long long) (ms % 1000));
+    sl_proxy_var_append(r, &r->upstream_response_time, buf, (size_t) n);
+}
+
+/* Closes the upstream connection and ends the balancer's bookkeeping. */
+static void
+sl_proxy_release_upstream(struct sl_proxy_ctx *ctx, int failed)
+{
+    if (ctx->uc != NULL) {
+        sl_conn_close(ctx->uc);
+        ctx->uc = NULL;
+    }
+    if (ctx->server_active) {
+        ctx->server_active = 0;
+        ctx->u->balancer->done(ctx->u, ctx->server, failed);
+    }
+}
+
+/* The request pool's cleanup: nothing upstream outlives the request. */
+static void
+sl_proxy_cleanup(void *data)
+{
+    struct sl_proxy_ctx *ctx = data;
+
+    sl_proxy_release_upstream(ctx, 0);
+    if (ctx->body_fd != -1) {
+        close(ctx->body_fd);
+        ctx->body_fd = -1;
+    }
+    if (ctx->rh != NULL) {
+        sl_iobuf_put((char *) ctx->rh, sizeof(struct sl_http_head));
+        ctx->rh = NULL;
+    }
+    if (ctx->rbuf != NULL) {
+        sl_iobuf_put(ctx->rbuf, ctx->rbuf_size);
+        ctx->rbuf = NULL;
+    }
+    if (ctx->relay != NULL) {
+        sl_iobuf_put(ctx->relay, SL_PROXY_RELAY_SIZE);
+        ctx->relay = NULL;
+    }
+    if (ctx->up.buf != NULL) {
+        sl_iobuf_put(ctx->up.buf, SL_PROXY_RELAY_SIZE);
+        ctx->up.buf = NULL;
+    }
+    ctx->magic = 0;
+}
+
+static int
+sl_proxy_idempotent(enum sl_http_method m)
+{
+    return m == SL_HTTP_GET || m == SL_HTTP_HEAD || m == SL_HTTP_PUT
+           || m == SL_HTTP_DELETE || m == SL_HTTP_OPTIONS
+           || m == SL_HTTP_TRACE;
+}
+
+/* ---- the request head sent upstream ------------------------------------------ */
+
+static int
+sl_proxy_name_in_list(const struct sl_str *name, const struct sl_str *list)
+{
+    const char *p = list->data, *end = list->data + list->len, *s;
+    size_t len;
+
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        s = p;
+        while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+            p++;
+        len = (size_t) (p - s);
+        if (len && len == name->len && strncasecmp(s, name->data, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int
+sl_proxy_hop_by_hop(const struct sl_str *n)
+{
+    static const char *names[] = {
+        "connection", "keep-alive", "te", "trailer", "transfer-encoding",
+        "upgrade", "proxy-connection", "proxy-authenticate",
+        "proxy-authorization", "content-length", NULL
+    };
+    unsigned i;
+
+    for (i = 0; names[i] != NULL; i++) {
+        if (sl_str_caseeq(n, names[i]))
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether the client's header h must not be forwarded as is. */
+static int
+sl_proxy_skip_request_header(struct sl_proxy_ctx *ctx,
+    const struct sl_http_header *h)
+{
+    struct sl_http_head *rq = ctx->r->head;
+    struct sl_http_proxy_header *sh;
+    unsigned i;
+
+    if (sl_proxy_hop_by_hop(&h->name) || sl_str_caseeq(&h->name, "host")
+        || sl_str_caseeq(&h->name, "expect")
+        || sl_str_caseeq(&h->name, "x-forwarded-for")
+        || sl_str_caseeq(&h->name, "x-forwarded-proto")
+        || sl_str_caseeq(&h->name, "x-forwarded-host")
+        || sl_str_caseeq(&h->name, "x-request-id")
+        || sl_str_caseeq(&h->name, "via"))
+    {
+        return 1;
+    }
+    /* Headers the client named in Connection are hop-by-hop too. */
+    if (rq->h_connection >= 0) {
+        for (i = 0; i < rq->nheaders; i++) {
+            if (sl_str_caseeq(&rq->headers[i].name, "connection")
+                && sl_proxy_name_in_list(&h->name, &rq->headers[i].value))
+            {
+                return 1;
+            }
+        }
+    }
+    if (ctx->pcf->set_headers != NULL) {
+        sh = ctx->pcf->set_headers->elts;
+        for (i = 0; i < ctx->pcf->set_headers->nelts; i++) {
+            if (sl_str_caseeqstr(&sh[i].name, &h->name))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Percent-encodes what must not appear raw in a request-target path. */
+static size_t
+sl_proxy_escape_path(char *dst, const char *src, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    unsigned char ch;
+    size_t i, o = 0;
+
+    for (i = 0; i < len; i++) {
+        ch = (unsigned char) src[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '%' || ch == '?' || ch == '#'
+            || ch == '"' || ch == '<' || ch == '>' || ch == '\\'
+            || ch == '^' || ch == '`' || ch == '{' || ch == '|' || ch == '}')
+        {
+            if (dst != NULL) {
+                dst[o] = '%';
+                dst[o + 1] = hex[ch >> 4];
+                dst[o + 2] = hex[ch & 15];
+            }
+            o += 3;
+        } else {
+            if (dst != NULL)
+                dst[o] = (char) ch;
+            o++;
+        }
+    }
+    return o;
+}
+
+/* The request-target to send: the client's, or with the URI replaced. */
+static int
+sl_proxy_target(struct sl_proxy_ctx *ctx, struct sl_str *t)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_http_proxy_conf *pcf = ctx->pcf;
+    struct sl_http_head *h = r->head;
+    const char *rest;
+    size_t rlen, n;
+    char *p;
+
+    if (!pcf->has_uri) {
+        if (h->request_target.len && h->request_target.data[0] == '/') {
+            *t = h->request_target;
+            return SL_OK;
+        }
+        /* absolute-form: send the path and the query */
+        n = h->path.len + (h->args.data != NULL ? h->args.len + 1 : 0);
+        p = sl_pnalloc(r->pool, n);
+        if (p == NULL)
+            return SL_ERROR;
+        memcpy(p, h->path.data, h->path.len);
+        if (h->args.data != NULL) {
+            p[h->path.len] = '?';
+            memcpy(p + h->path.len + 1, h->args.data, h->args.len);
+        }
+        t->data = p;
+        t->len = n;
+        return SL_OK;
+    }
+    /* The part of the URI the location matched is replaced (nginx). */
+    rest = r->uri.data;
+    rlen = r->uri.len;
+    if (pcf->location.len <= rlen) {
+        rest += pcf->location.len;
+        rlen -= pcf->location.len;
+    }
+    n = pcf->uri.len + sl_proxy_escape_path(NULL, rest, rlen)
+        + (h->args.data != NULL ? h->args.len + 1 : 0);
+    p = sl_pnalloc(r->pool, n);
+    if (p == NULL)
+        return SL_ERROR;
+    memcpy(p, pcf->uri.data, pcf->uri.len);
+    n = pcf->uri.len + sl_proxy_escape_path(p + pcf->uri.len, rest, rlen);
+    if (h->args.data != NULL) {
+        p[n++] = '?';
+        memcpy(p + n, h->args.data, h->args.len);
+        n += h->args.len;
+    }
+    t->data = p;
+    t->len = n;
+    return SL_OK;
+}
+
+static int
+sl_proxy_build_request(struct sl_proxy_ctx *ctx)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_http_head *h = r->head;
+    struct sl_http_proxy_header *sh;
+    struct sl_str target, v, xff, via, rid, host;
+    char client[SL_SOCKADDR_STRLEN];
+    struct sl_str *vals = NULL;
+    unsigned i, nset = 0;
+    size_t len;
+    char *p, *last;
+    int have_host = 0;
+
+    if (sl_proxy_target(ctx, &target) != SL_OK)
+        return SL_ERROR;
+    sl_sockaddr_ntop(&r->c->peer.sa, client, sizeof(client), 0);
+    xff.len = 0;
+    via.len = 0;
+    rid.len = 0;
+    xff.data = via.data = rid.data = NULL;
+    host.len = 0;
+    host.data = NULL;
+    len = h->method_name.len + target.len + 64 + strlen(client) * 2;
+    for (i = 0; i < h->nheaders; i++) {
+        len += h->headers[i].name.len + h->headers[i].value.len + 4;
+        if (sl_str_caseeq(&h->headers[i].name, "x-forwarded-for"))
+            xff = h->headers[i].value;
+        else if (sl_str_caseeq(&h->headers[i].name, "via"))
+            via = h->headers[i].value;
+        else if (sl_str_caseeq(&h->headers[i].name, "x-request-id"))
+            rid = h->headers[i].value;
+    }
+    if (h->h_host >= 0)
+        host = h->headers[h->h_host].value;
+    if (rid.len == 0) {
+        sl_http_var_get_pt get;
+        uintptr_t data;
+        struct sl_str name = sl_string("request_id");
+        if (sl_http_variable_lookup(r->pool, &name, &get, &data) == SL_OK)
+            (void) get(r, &rid, data);
+    } else {
+        r->request_id = rid;
+    }
+    if (ctx->pcf->set_headers != NULL) {
+        nset = ctx->pcf->set_headers->nelts;
+        sh = ctx->pcf->set_headers->elts;
+        vals = sl_palloc(r->pool, (nset + 1) * sizeof(*vals));
+        if (vals == NULL)
+            return SL_ERROR;
+        for (i = 0; i < nset; i++) {
+            if (sl_http_complex_value(r, sh[i].value, &vals[i]) != SL_OK)
+                return SL_ERROR;
+            len += sh[i].name.len + vals[i].len + 4;
+            if (sl_str_caseeq(&sh[i].name, "host"))
+                have_host = 1;
+        }
+    }
+    len += xff.len + via.len + rid.len + host.len * 2 + 256;
+    if (ctx->upgrade)
+        len += h->headers[h->h_upgrade].value.len + 64;
+
+    ctx->req_head = sl_buf_create(r->pool, len);
+    if (ctx->req_head == NULL)
+        return SL_ERROR;
+    p = ctx->req_head->last;
+    last = ctx->req_head->end;
+    p = sl_snprintf(p, last, "%.*s %.*s HTTP/1.1\r\n",
+                    (int) h->method_name.len, h->method_name.data,
+                    (int) target.len, target.data);
+    if (!have_host) {
+        if (host.len)
+            p = sl_snprintf(p, last, "Host: %.*s\r\n", (int) host.len,
+                            host.data);
+        else
+            p = sl_snprintf(p, last, "Host: %.*s\r\n",
+                            (int) ctx->u->name.len, ctx->u->name.data);
+    }
+    for (i = 0; i < h->nheaders; i++) {
+        if (sl_proxy_skip_request_header(ctx, &h->headers[i]))
+            continue;
+        p = sl_snprintf(p, last, "%.*s: %.*s\r\n",
+                        (int) h->headers[i].name.len, h->headers[i].name.data,
+                        (int) h->headers[i].value.len,
+                        h->headers[i].value.data);
+    }
+    if (xff.len)
+        p = sl_snprintf(p, last, "X-Forwarded-For: %.*s, %s\r\n",
+                        (int) xff.len, xff.data, client);
+    else
+        p = sl_snprintf(p, last, "X-Forwarded-For: %s\r\n", client);
+    p = sl_snprintf(p, last, "X-Forwarded-Proto: http\r\n");
+    if (host.len)
+        p = sl_snprintf(p, last, "X-Forwarded-Host: %.*s\r\n",
+                        (int) host.len, host.data);
+    if (via.len)
+        p = sl_snprintf(p, last, "Via: %.*s, 1.%d sluice\r\n", (int) via.len,
+                        via.data, h->http_minor);
+    else
+        p = sl_snprintf(p, last, "Via: 1.%d sluice\r\n", h->http_minor);
+    if (rid.len)
+        p = sl_snprintf(p, last, "X-Request-ID: %.*s\r\n", (int) rid.len,
+                        rid.data);
+    for (i = 0; i < nset; i++) {
+        sh = ctx->pcf->set_headers->elts;
+        if (vals[i].len == 0)
+            continue;       /* an empty value removes the header */
+        p = sl_snprintf(p, last, "%.*s: %.*s\r\n", (int) sh[i].name.len,
+                        sh[i].name.data, (int) vals[i].len, vals[i].data);
+    }
+    if (ctx->body_len > 0 || h->content_length >= 0 || h->chunked)
+        p = sl_snprintf(p, last, "Content-Length: %lld\r\n",
+                        (long long) ctx->body_len);
+    if (ctx->upgrade) {
+        v = h->headers[h->h_upgrade].value;
+        p = sl_snprintf(p, last, "Upgrade: %.*s\r\nConnection: upgrade\r\n",
+                        (int) v.len, v.data);
+    } else if (ctx->u->keepalive == 0) {
+        p = sl_snprintf(p, last, "Connection: close\r\n");
+    }
+    p = sl_snprintf(p, last, "\r\n");
+    if (p >= last - 1)
+        return SL_ERROR;
+    ctx->req_head->last = p;
+    return SL_OK;
+}
+
+/* ---- reading the client's body -------------------------------------------- */
+
+static int
+sl_proxy_body_store(struct sl_proxy_ctx *ctx, const char *data, size_t len)
+{
+    struct sl_http_request *r = ctx->r;
+    ssize_t n;
+
+    ctx->body_len += (off_t) len;
+    if (ctx->body_fd == -1) {
+        if (ctx->body_mem_len + len <= (size_t) ctx->pcf->body_buffer_size) {
+            if (ctx->body_mem == NULL) {
+                ctx->body_mem = sl_pnalloc(r->pool,
+                                           (size_t) ctx->pcf->body_buffer_size);
+                if (ctx->body_mem == NULL)
+                    return SL_ERROR;
+            }
+            memcpy(ctx->body_mem + ctx->body_mem_len, data, len);
+            ctx->body_mem_len += len;
+            return SL_OK;
+        }
+        /*
+         * Beyond the memory bound the body goes to an anonymous file: the
+         * worker's memory stays bounded however large the upload is, and
+         * nothing is left behind if the worker dies.
+         */
+        ctx->body_fd = open(ctx->pcf->temp_path,
+                            O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (ctx->body_fd == -1) {
+            sl_log_error(SL_LOG_CRIT, errno, "open(O_TMPFILE) in \"%s\" "
+                         "failed while buffering a request body",
+                         ctx->pcf->temp_path);
+            return SL_ERROR;
+        }
+    }
+    while (len > 0) {
+        n = write(ctx->body_fd, data, len);
+        if (n == -1) {
+            if (errno == EINTR)
+                continue;
+            sl_log_error(SL_LOG_CRIT, errno, "write() to a request body "
+                         "temporary file failed");
+            return SL_ERROR;
+        }
+        data += n;
+        len -= (size_t) n;
+        ctx->body_file_len += n;
+    }
+    return SL_OK;
+}
+
+/*
+ * Consumes body bytes from [p, end): stores the payload, stops at the end
+ * of the body.  SL_OK when the body is complete (*stop after it),
+ * SL_AGAIN when all was consumed, else an HTTP status (400, 413, 500).
+ */
+static int
+sl_proxy_body_consume(struct sl_proxy_ctx *ctx, const char *p,
+    const char *end, const char **stop)
+{
+    struct sl_http_request *r = ctx->r;
+    const char *data;
+    size_t dlen, n;
+    int rc;
+
+    while (p < end) {
+        if (r->head->chunked) {
+            rc = sl_http_chunked_parse(&r->chunked, &p, end, &data, &dlen);
+            if (rc == SL_ERROR) {
+                *stop = p;
+                return 400;
+            }
+            if (rc == SL_OK) {
+                r->body_received += dlen;
+                if (r->loc->client_max_body_size > 0
+                    && r->body_received
+                       > (uint64_t) r->loc->client_max_body_size)
+                {
+                    *stop = p;
+                    return 413;
+                }
+                if (sl_proxy_body_store(ctx, data, dlen) != SL_OK)
+                    return 500;
+                continue;
+            }
+            if (rc == SL_DONE) {
+                *stop = p;
+                return SL_OK;
+            }
+            break;
+        }
+        n = (size_t) (end - p);
+        if ((int64_t) n > r->body_rest)
+            n = (size_t) r->body_rest;
+        if (sl_proxy_body_store(ctx, p, n) != SL_OK)
+            return 500;
+        r->body_rest -= (int64_t) n;
+        r->body_received += n;
+        p += n;
+        if (r->body_rest == 0) {
+            *stop = p;
+            return SL_OK;
+        }
+    }
+    *stop = end;
+    return SL_AGAIN;
+}
+
+static int
+sl_proxy_read_body(struct sl_proxy_ctx *ctx)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_http_conn *hc = r->hc;
+    struct sl_conn *c = r->c;
+    const char *stop;
+    size_t want;
+    ssize_t n;
+    int rc;
+
+    if (hc->buf_pos < hc->buf_len) {
+        rc = sl_proxy_body_consume(ctx, hc->buf + hc->buf_pos,
+                                   hc->buf + hc->buf_len, &stop);
+        r->request_length += (size_t) (stop - (hc->buf + hc->buf_pos));
+        hc->buf_pos = (size_t) (stop - hc->buf);
+        if (rc != SL_AGAIN)
+            return rc;
+    }
+    for (;;) {
+        if (c->close)
+            return SL_ERROR;
+        want = sizeof(sl_proxy_scratch);
+        if (!r->head->chunked && (int64_t) want > r->body_rest)
+            want = (size_t) r->body_rest;
+        if (r->head->chunked && want > hc->buf_size)
+            want = hc->buf_size;    /* leftover must fit the head buffer */
+        n = recv(c->fd, sl_proxy_scratch, want, 0);
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                c->read.ready = 0;
+                return SL_AGAIN;
+            }
+            if (errno == EINTR)
+                continue;
+            return SL_ERROR;
+        }
+        if (n == 0)
+            return SL_ERROR;
+        rc = sl_proxy_body_consume(ctx, sl_proxy_scratch,
+                                   sl_proxy_scratch + n, &stop);
+        r->request_length += (size_t) (stop - sl_proxy_scratch);
+        if (rc == SL_OK && stop < sl_proxy_scratch + n) {
+            r->leftover.len = (size_t) (sl_proxy_scratch + n - stop);
+            r->leftover.data = sl_pnalloc(r->pool, r->leftover.len);
+            if (r->leftover.data == NULL)
+                return SL_ERROR;
+            memcpy(r->leftover.data, stop, r->leftover.len);
+        }
+        if (rc != SL_AGAIN)
+            return rc;
+    }
+}
+
+static void
+sl_proxy_body_handler(struct sl_event *rev)
+{
+    struct sl_conn *c = rev->data;
+    struct sl_http_conn *hc = c->data;
+    struct sl_proxy_ctx *ctx = hc->r->ctx[sl_http_proxy_module.index];
+    struct sl_http_request *r = ctx->r;
+    int rc;
+
+    if (rev->timedout) {
+        c->read.handler = sl_http_empty_handler;
+        r->keepalive = 0;
+        sl_http_send_error(r, 408);
+        return;
+    }
+    rc = sl_proxy_read_body(ctx);
+    if (rc == SL_AGAIN) {
+        sl_event_add_timer(rev, r->loc->client_body_timeout);
+        return;
+    }
+    sl_event_del_timer(rev);
+    c->read.handler = sl_http_empty_handler;
+    if (rc == SL_ERROR) {
+        sl_http_terminate(r);
+        return;
+    }
+    if (rc != SL_OK) {
+        r->keepalive = 0;
+        sl_http_send_error(r, rc);
+        return;
+    }
+    r->body_done = 1;
+    if (sl_proxy_build_request(ctx) != SL_OK) {
+        sl_http_send_error(r, 500);
+        return;
+    }
+    sl_proxy_connect(ctx);
+}
+
+/* ---- the handler ------------------------------------------------------------ */
+
+static int
+sl_http_proxy_handler(struct sl_http_request *r)
+{
+    struct sl_http_proxy_conf *pcf;
+    struct sl_http_head *h = r->head;
+    struct sl_proxy_ctx *ctx;
+    int rc;
+
+    pcf = r->loc_conf[sl_http_proxy_module.index];
+    SL_ASSERT(pcf->upstream != NULL);
+    if (r->ctx == NULL) {
+        r->ctx = sl_pcalloc(r->pool, sl_nmodules * sizeof(void *));
+        if (r->ctx == NULL)
+            return SL_ERROR;
+    }
+    ctx = sl_pcalloc(r->pool, sizeof(*ctx));
+    if (ctx == NULL
+        || sl_pool_cleanup_add(r->pool, sl_proxy_cleanup, ctx) == NULL)
+    {
+        return SL_ERROR;
+    }
+    ctx->magic = SL_PROXY_CTX_MAGIC;
+    ctx->r = r;
+    ctx->pcf = pcf;
+    ctx->u = pcf->upstream;
+    ctx->body_fd = -1;
+    r->ctx[sl_http_proxy_module.index] = ctx;
+    /* The method may only be GET for an upgrade (RFC 9110 7.8). */
+    ctx->upgrade = h->conn_upgrade && h->h_upgrade >= 0
+                   && h->method == SL_HTTP_GET && h->http_minor == 1;
+
+    if (h->content_length > 0 || h->chunked) {
+        r->body_rest = h->content_length > 0 ? h->content_length : 0;
+        /*
+         * The whole body is read before an upstream connection is taken,
+         * so slow uploads never tie up upstream connections.
+         */
+        rc = sl_proxy_read_body(ctx);
+        if (rc == SL_AGAIN) {
+            if (h->expect_continue && r->hc->buf_len == r->hc->buf_pos) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                (void) send(r->c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+            }
+            r->c->read.handler = sl_proxy_body_handler;
+            sl_event_add_timer(&r->c->read, r->loc->client_body_timeout);
+            if (r->c->read.ready)
+                sl_event_post(&r->c->read);
+            return SL_OK;
+        }
+        if (rc == SL_ERROR) {
+            sl_http_terminate(r);
+            return SL_OK;
+        }
+        if (rc != SL_OK) {
+            r->keepalive = 0;
+            sl_http_send_error(r, rc);
+            return SL_OK;
+        }
+        r->body_done = 1;
+    }
+    if (sl_proxy_build_request(ctx) != SL_OK)
+        return SL_ERROR;
+    sl_proxy_connect(ctx);
+    return SL_OK;
+}
+
+/* ---- connecting and sending ------------------------------------------------- */
+
+static void
+sl_proxy_upstream_handler(struct sl_event *ev)
+{
+    struct sl_conn *uc = ev->data;
+    struct sl_proxy_ctx *ctx = uc->data;
+    int err = 0;
+    socklen_t len;
+
+    SL_CHECK_OBJ_NOTNULL(ctx, SL_PROXY_CTX_MAGIC);
+    if (uc->close) {
+        /* The worker is out of time: give up on this request. */
+        sl_proxy_release_upstream(ctx, 0);
+        sl_http_terminate(ctx->r);
+        return;
+    }
+    switch (ctx->state) {
+    case SL_PROXY_CONNECTING:
+        if (!ev->write)
+            return;
+        if (ev->timedout) {
+            sl_proxy_fail(ctx, SL_PROXY_FT_TIMEOUT, ETIMEDOUT,
+                          "upstream timed out while connecting to upstream");
+            return;
+        }
+        len = sizeof(err);
+        if (getsockopt(uc->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+            err = errno;
+        if (err != 0) {
+            sl_proxy_fail(ctx, SL_PROXY_FT_ERROR, err,
+                          "connect() failed while connecting to upstream");
+            return;
+        }
+        sl_event_del_timer(&uc->write);
+        ctx->state = SL_PROXY_SENDING;
+        sl_proxy_send_request(ctx);
+        return;
+    case SL_PROXY_SENDING:
+        if (ev->timedout) {
+            sl_proxy_fail(ctx, SL_PROXY_FT_TIMEOUT, ETIMEDOUT,
+                          "upstream timed out while sending request to "
+                          "upstream");
+            return;
+        }
+        if (ev->write)
+            sl_proxy_send_request(ctx);
+        return;
+    case SL_PROXY_READING_HEAD:
+        if (ev->write)
+            return;
+        if (ev->timedout) {
+            sl_proxy_fail(ctx, SL_PROXY_FT_TIMEOUT, ETIMEDOUT,
+                          "upstream timed out while reading response header "
+                          "from upstream");
+            return;
+        }
+        sl_proxy_read_head(ctx);
+        return;
+    case SL_PROXY_RELAYING:
+        if (ev->timedout) {
+            sl_proxy_log(ctx, SL_LOG_ERR, ETIMEDOUT, "upstream timed out "
+                         "while reading upstream");
+            sl_proxy_release_upstream(ctx, 1);
+            sl_http_terminate(ctx->r);
+            return;
+        }
+        if (!ev->write)
+            sl_proxy_relay(ctx);
+        return;
+    case SL_PROXY_TUNNEL:
+        if (ev->timedout) {
+            sl_proxy_release_upstream(ctx, 0);
+            sl_http_terminate(ctx->r);
+            return;
+        }
+        sl_proxy_tunnel(ctx);
+        return;
+    default:
+        return;
+    }
+}
+
+static void
+sl_proxy_client_handler(struct sl_event *ev)
+{
+    struct sl_conn *c = ev->data;
+    struct sl_http_conn *hc = c->data;
+    struct sl_proxy_ctx *ctx = hc->r->ctx[sl_http_proxy_module.index];
+
+    SL_CHECK_OBJ_NOTNULL(ctx, SL_PROXY_CTX_MAGIC);
+    if (c->close) {
+        sl_proxy_release_upstream(ctx, 0);
+        sl_http_terminate(ctx->r);
+        return;
+    }
+    if (ev->timedout) {
+        sl_log_error(SL_LOG_INFO, ETIMEDOUT, "client timed out while "
+                     "sending the response");
+        sl_proxy_release_upstream(ctx, 0);
+        sl_http_terminate(ctx->r);
+        return;
+    }
+    if (ctx->state == SL_PROXY_RELAYING && ev->write)
+        sl_proxy_relay(ctx);
+    else if (ctx->state == SL_PROXY_TUNNEL)
+        sl_proxy_tunnel(ctx);
+}
+
+/*
+ * Opens a connection to ctx->server: a pooled one when allowed and
+ * available, else a new non-blocking connect.
+ */
+static void
+sl_proxy_open(struct sl_proxy_ctx *ctx, int allow_pooled)
+{
+    struct sl_upstream_server *s = ctx->server;
+    struct sl_http_request *r = ctx->r;
+    struct sl_conn *uc;
+    int fd, on = 1;
+
+    ctx->head_sent = 0;
+    ctx->mem_sent = 0;
+    ctx->file_sent = 0;
+    ctx->req_bytes_sent = 0;
+    ctx->rlen = 0;
+    ctx->scan = 0;
+
+    uc = allow_pooled ? sl_upstream_keepalive_get(ctx->u, s) : NULL;
+    if (uc != NULL) {
+        ctx->reused = 1;
+        ctx->uc = uc;
+        uc->data = ctx;
+        uc->read.handler = sl_proxy_upstream_handler;
+        uc->write.handler = sl_proxy_upstream_handler;
+        ctx->state = SL_PROXY_SENDING;
+        sl_proxy_send_request(ctx);
+        return;
+    }
+    ctx->reused = 0;
+    fd = socket(s->sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
+    if (fd == -1) {
+        sl_proxy_log(ctx, SL_LOG_ALERT, errno, "socket() failed");
+        sl_proxy_release_upstream(ctx, 0);
+        sl_http_send_error(r, 502);
+        return;
+    }
+    /* Heads and bodies go out whole; do not wait for more. */
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    uc = sl_conn_get(fd);
+    if (uc == NULL) {
+        close(fd);
+        sl_log_error(SL_LOG_ALERT, 0, "%u worker_connections are not enough "
+                     "for an upstream connection", sl_conn_active_count());
+        sl_proxy_release_upstream(ctx, 0);
+        sl_http_send_error(r, 502);
+        return;
+    }
+    ctx->uc = uc;
+    uc->data = ctx;
+    uc->read.handler = sl_proxy_upstream_handler;
+    uc->write.handler = sl_proxy_upstream_handler;
+    memcpy(&uc->peer, &s->sa, s->socklen);
+    uc->peer_len = s->socklen;
+    if (sl_event_add_conn(fd, &uc->read, &uc->write) != SL_OK) {
+        sl_proxy_release_upstream(ctx, 0);
+        sl_http_send_error(r, 502);
+        return;
+    }
+    ctx->state = SL_PROXY_CONNECTING;
+    if (connect(fd, &s->sa.sa, s->socklen) == -1) {
+        if (errno == EINPROGRESS) {
+            sl_event_add_timer(&uc->write, ctx->pcf->connect_timeout);
+            return;
+        }
+        /* Refused at once (as on loopback): the next server is tried. */
+        sl_proxy_fail(ctx, SL_PROXY_FT_ERROR, errno,
+                      "connect() failed while connecting to upstream");
+        return;
+    }
+    ctx->state = SL_PROXY_SENDING;
+    sl_proxy_send_request(ctx);
+}
+
+static void
+sl_proxy_connect(struct sl_proxy_ctx *ctx)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_upstream_server *s;
+    int all_full = 0, status;
+
+    s = ctx->u->balancer->get(ctx->u, r, &ctx->tried, &all_full);
+    if (s == NULL) {
+        if (ctx->tries == 0)
+            sl_log_error(SL_LOG_ERR, 0, "no live upstreams in \"%.*s\" while "
+                         "connecting to upstream", (int) ctx->u->name.len,
+                         ctx->u->name.data);
+        status = all_full ? 503
+                 : ctx->last_fail == SL_PROXY_FT_TIMEOUT ? 504
+                 : ctx->tries == 0 ? 503 : 502;
+        if (r->upstream_addr.len == 0)
+            r->upstream_addr = ctx->u->name;
+        ctx->state = SL_PROXY_DONE;
+        sl_http_send_error(r, status);
+        return;
+    }
+    ctx->server = s;
+    ctx->server_active = 1;
+    ctx->tries++;
+    ctx->try_start = sl_current_msec;
+    sl_proxy_open(ctx, 1);
+}
+
+/* Whether the request may go to another server after failure ft. */
+static int
+sl_proxy_can_retry(struct sl_proxy_ctx *ctx, int ft)
+{
+    struct sl_http_proxy_conf *pcf = ctx->pcf;
+    struct sl_http_request *r = ctx->r;
+
+    if (r->header_sent || (pcf->next_upstream & SL_PROXY_FT_OFF)
+        || !(pcf->next_upstream & ft))
+    {
+        return 0;
+    }
+    if (pcf->next_upstream_tries > 0
+        && ctx->tries >= (unsigned) pcf->next_upstream_tries)
+    {
+        return 0;
+    }
+    /* A request that may have been acted upon is not sent twice. */
+    if (ctx->req_bytes_sent > 0 && !sl_proxy_idempotent(r->head->method)
+        && !(pcf->next_upstream & SL_PROXY_FT_NON_IDEMPOTENT))
+    {
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * A try failed: log it, count it against the server, then try the next
+ * server or answer 502 (504 for a timeout).
+ */
+static void
+sl_proxy_fail(struct sl_proxy_ctx *ctx, int ft, int err, const char *what)
+{
+    struct sl_http_request *r = ctx->r;
+
+    sl_proxy_log(ctx, SL_LOG_ERR, err, what);
+    sl_proxy_record_try(ctx, ft == SL_PROXY_FT_TIMEOUT ? 504 : 502);
+    sl_proxy_release_upstream(ctx, 1);
+    ctx->last_fail = ft;
+    if (sl_proxy_can_retry(ctx, ft)) {
+        sl_proxy_connect(ctx);
+        return;
+    }
+    ctx->state = SL_PROXY_DONE;
+    sl_http_send_error(r, ft == SL_PROXY_FT_TIMEOUT ? 504 : 502);
+}
+
+/*
+ * A pooled connection that the server had closed fails on first use: that
+ * says nothing about the server, so the request goes again on a new
+ * connection to the same server.
+ */
+static void
+sl_proxy_retry_fresh(struct sl_proxy_ctx *ctx)
+{
+    sl_conn_close(ctx->uc);
+    ctx->uc = NULL;
+    sl_proxy_open(ctx, 0);
+}
+
+static void
+sl_proxy_send_request(struct sl_proxy_ctx *ctx)
+{
+    struct sl_conn *uc = ctx->uc;
+    struct iovec iov[2];
+    struct sl_buf *hb = ctx->req_head;
+    size_t hlen = sl_buf_size(hb);
+    off_t off;
+    ssize_t n;
+    int niov;
+
+    for (;;) {
+        niov = 0;
+        if (ctx->head_sent < hlen) {
+            iov[niov].iov_base = hb->pos + ctx->head_sent;
+            iov[niov].iov_len = hlen - ctx->head_sent;
+            niov++;
+        }
+        if (ctx->mem_sent < ctx->body_mem_len) {
+            iov[niov].iov_base = ctx->body_mem + ctx->mem_sent;
+            iov[niov].iov_len = ctx->body_mem_len - ctx->mem_sent;
+            niov++;
+        }
+        if (niov > 0) {
+            n = writev(uc->fd, iov, niov);
+        } else if (ctx->body_fd != -1 && ctx->file_sent < ctx->body_file_len) {
+            off = ctx->file_sent;
+            n = sendfile(uc->fd, ctx->body_fd, &off,
+                         (size_t) (ctx->body_file_len - ctx->file_sent));
+        } else {
+            break;
+        }
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                uc->write.ready = 0;
+                sl_event_add_timer(&uc->write, ctx->pcf->send_timeout);
+                return;
+            }
+            if (errno == EINTR)
+                continue;
+            if (ctx->reused && ctx->req_bytes_sent == 0) {
+                sl_proxy_retry_fresh(ctx);
+                return;
+            }
+            sl_proxy_fail(ctx, SL_PROXY_FT_ERROR, errno,
+                          "send() failed while sending request to upstream");
+            return;
+        }
+        ctx->req_bytes_sent += (uint64_t) n;
+        if (niov == 0) {
+            ctx->file_sent += n;
+            continue;
+        }
+        if (ctx->head_sent < hlen) {
+            size_t h = sl_min((size_t) n, hlen - ctx->head_sent);
+            ctx->head_sent += h;
+            n -= (ssize_t) h;
+        }
+        ctx->mem_sent += (size_t) n;
+    }
+
+    sl_event_del_timer(&uc->write);
+    ctx->state = SL_PROXY_READING_HEAD;
+    if (ctx->rbuf == NULL) {
+        ctx->rbuf_size = (size_t) ctx->pcf->buffer_size;
+        ctx->rbuf = sl_iobuf_get(ctx->rbuf_size);
+        ctx->rh = (struct sl_http_head *) sl_iobuf_get(
+                      sizeof(struct sl_http_head));
+        if (ctx->rbuf == NULL || ctx->rh == NULL) {
+            sl_proxy_release_upstream(ctx, 0);
+            sl_http_send_error(ctx->r, 500);
+            return;
+        }
+    }
+    sl_event_add_timer(&uc->read, ctx->pcf->read_timeout);
+    sl_proxy_read_head(ctx);
+}
+
+/* ---- the response head ----------------------------------------------------- */
+
+static int
+sl_proxy_hide_response_header(struct sl_proxy_ctx *ctx,
+    const struct sl_http_header *h)
+{
+    struct sl_http_head *rh = ctx->rh;
+    struct sl_str *hide;
+    unsigned i;
+
+    if (sl_proxy_hop_by_hop(&h->name) || sl_str_caseeq(&h->name, "server")
+        || sl_str_caseeq(&h->name, "date"))
+    {
+        /* A 101 passes its Upgrade on to the client. */
+        if (rh->status == 101 && sl_str_caseeq(&h->name, "upgrade"))
+            return 0;
+        return 1;
+    }
+    if (rh->h_connection >= 0) {
+        for (i = 0; i < rh->nheaders; i++) {
+            if (sl_str_caseeq(&rh->headers[i].name, "connection")
+                && sl_proxy_name_in_list(&h->name, &rh->headers[i].value))
+            {
+                return 1;
+            }
+        }
+    }
+    if (ctx->pcf->hide_headers != NULL) {
+        hide = ctx->pcf->hide_headers->elts;
+        for (i = 0; i < ctx->pcf->hide_headers->nelts; i++) {
+            if (sl_str_caseeqstr(&hide[i], &h->name))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+sl_proxy_status_ft(int status)
+{
+    switch (status) {
+    case 500: return SL_PROXY_FT_HTTP_500;
+    case 502: return SL_PROXY_FT_HTTP_502;
+    case 503: return SL_PROXY_FT_HTTP_503;
+    case 504: return SL_PROXY_FT_HTTP_504;
+    case 403: return SL_PROXY_FT_HTTP_403;
+    case 404: return SL_PROXY_FT_HTTP_404;
+    case 429: return SL_PROXY_FT_HTTP_429;
+    default: return 0;
+    }
+}
+
+static void sl_proxy_start_relay(struct sl_proxy_ctx *ctx, size_t head_len);
+static void sl_proxy_start_tunnel(struct sl_proxy_ctx *ctx, size_t head_len);
+
+static void
+sl_proxy_read_head(struct sl_proxy_ctx *ctx)
+{
+    struct sl_http_head *rh = ctx->rh;
+    struct sl_conn *uc = ctx->uc;
+    size_t len;
+    ssize_t n;
+    int ft;
+
+    for (;;) {
+        if (ctx->rlen == ctx->rbuf_size) {
+            sl_proxy_fail(ctx, SL_PROXY_FT_INVALID_HEADER, 0,
+                          "upstream sent too big header while reading "
+                          "response header from upstream");
+            return;
+        }
+        n = recv(uc->fd, ctx->rbuf + ctx->rlen, ctx->rbuf_size - ctx->rlen,
+                 0);
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                uc->read.ready = 0;
+                return;
+            }
+            if (errno == EINTR)
+                continue;
+            if (ctx->reused && ctx->rlen == 0) {
+                sl_proxy_retry_fresh(ctx);
+                return;
+            }
+            sl_proxy_fail(ctx, SL_PROXY_FT_ERROR, errno, "recv() failed "
+                          "while reading response header from upstream");
+            return;
+        }
+        if (n == 0) {
+            if (ctx->reused && ctx->rlen == 0) {
+                sl_proxy_retry_fresh(ctx);
+                return;
+            }
+            sl_proxy_fail(ctx, SL_PROXY_FT_ERROR, 0, "upstream prematurely "
+                          "closed connection while reading response header "
+                          "from upstream");
+            return;
+        }
+        ctx->rlen += (size_t) n;
+
+    parse:
+        len = sl_http_find_head_end(ctx->rbuf, ctx->rlen, &ctx->scan);
+        if (len == 0)
+            continue;
+        memset(rh, 0, sizeof(*rh));
+        if (sl_http_parse_response(ctx->rbuf, len, rh) != 0) {
+            sl_proxy_fail(ctx, SL_PROXY_FT_INVALID_HEADER, 0,
+                          "upstream sent invalid header while reading "
+                          "response header from upstream");
+            return;
+        }
+        if (rh->status == 101 && ctx->upgrade) {
+            sl_proxy_start_tunnel(ctx, len);
+            return;
+        }
+        if (rh->status < 200) {
+            /* 100 Continue and other interim answers are not relayed. */
+            memmove(ctx->rbuf, ctx->rbuf + len, ctx->rlen - len);
+            ctx->rlen -= len;
+            ctx->scan = 0;
+            if (ctx->rlen > 0)
+                goto parse;
+            continue;
+        }
+        ft = sl_proxy_status_ft(rh->status);
+        if (ft != 0 && (ctx->pcf->next_upstream & ft)
+            && sl_proxy_can_retry(ctx, ft))
+        {
+            sl_proxy_record_try(ctx, rh->status);
+            sl_proxy_release_upstream(ctx, rh->status >= 500);
+            ctx->last_fail = ft;
+            sl_proxy_connect(ctx);
+            return;
+        }
+        sl_event_del_timer(&uc->read);
+        sl_proxy_start_relay(ctx, len);
+        return;
+    }
+}
+
+/* Builds and queues the client's response head from the upstream's. */
+static int
+sl_proxy_client_head(struct sl_proxy_ctx *ctx, int64_t body_len)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_http_head *rh = ctx->rh;
+    struct sl_buf *hb;
+    unsigned i;
+
+    r->status = rh->status;
+    for (i = 0; i < rh->nheaders; i++) {
+        if (sl_proxy_hide_response_header(ctx, &rh->headers[i]))
+            continue;
+        /* Strings point into rbuf, which lives as long as the request. */
+        if (sl_http_add_header(r, rh->headers[i].name.data,
+                               rh->headers[i].name.len,
+                               rh->headers[i].value.data,
+                               rh->headers[i].value.len) != SL_OK)
+        {
+            return SL_ERROR;
+        }
+    }
+    hb = sl_http_build_head(r, body_len);
+    if (hb == NULL)
+        return SL_ERROR;
+    r->out = NULL;
+    if (sl_chain_append(r->pool, &r->out, hb) == NULL)
+        return SL_ERROR;
+    r->header_sent = 1;
+    return SL_OK;
+}
+
+static void
+sl_proxy_start_relay(struct sl_proxy_ctx *ctx, size_t head_len)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_http_head *rh = ctx->rh;
+    int64_t announce = -1;
+
+    sl_proxy_record_try(ctx, rh->status);
+    if (ctx->server_active) {
+        ctx->server_active = 0;
+        ctx->u->balancer->done(ctx->u, ctx->server, 0);
+    }
+    if (r->head_method || rh->status == 204 || rh->status == 304) {
+        ctx->mode = SL_PROXY_BODY_NONE;
+        /* HEAD keeps the length the body would have. */
+        if (r->head_method && rh->content_length >= 0)
+            announce = rh->content_length;
+    } else if (rh->chunked) {
+        ctx->mode = SL_PROXY_BODY_CHUNKED;
+    } else if (rh->content_length >= 0) {
+        ctx->mode = SL_PROXY_BODY_LENGTH;
+        ctx->rest = rh->content_length;
+        announce = rh->content_length;
+    } else {
+        ctx->mode = SL_PROXY_BODY_CLOSE;
+    }
+    ctx->upstream_keepalive = rh->http_minor == 1 && !rh->conn_close
+                              && ctx->mode != SL_PROXY_BODY_CLOSE;
+
+    r->keepalive = sl_http_keepalive_ok(r);
+    if (ctx->mode == SL_PROXY_BODY_CHUNKED
+        || ctx->mode == SL_PROXY_BODY_CLOSE)
+    {
+        /* Re-framed as one chunk per read for 1.1 clients. */
+        if (r->http10) {
+            ctx->client_close = 1;
+            r->keepalive = 0;
+        } else {
+            r->chunked_out = 1;
+        }
+    }
+    if (sl_proxy_client_head(ctx, announce) != SL_OK) {
+        sl_proxy_release_upstream(ctx, 0);
+        sl_http_terminate(r);
+        return;
+    }
+    ctx->relay = sl_iobuf_get(SL_PROXY_RELAY_SIZE);
+    if (ctx->relay == NULL) {
+        sl_proxy_release_upstream(ctx, 0);
+        sl_http_terminate(r);
+        return;
+    }
+    /* Body bytes that came with the head are relayed first. */
+    ctx->relay_len = ctx->rlen - head_len;
+    memcpy(ctx->relay, ctx->rbuf + head_len, ctx->relay_len);
+    ctx->state = SL_PROXY_RELAYING;
+    r->c->write.handler = sl_proxy_client_handler;
+    r->c->read.handler = sl_http_empty_handler;
+    if (ctx->mode == SL_PROXY_BODY_NONE
+        || (ctx->mode == SL_PROXY_BODY_LENGTH && ctx->rest == 0))
+    {
+        ctx->upstream_done = 1;
+        if (ctx->relay_len > 0)
+            ctx->extra_bytes = 1;
+        ctx->relay_len = 0;
+    }
+    sl_proxy_relay(ctx);
+}
+
+/* ---- relaying the body ------------------------------------------------------ */
+
+/*
+ * Takes the bytes just read (relay[0..n)) through the framing: counts
+ * them down, or decodes chunks in place.  Returns the payload length now
+ * at the start of relay, or -1 on malformed framing.
+ */
+static ssize_t
+sl_proxy_frame_in(struct sl_proxy_ctx *ctx, size_t n)
+{
+    const char *p = ctx->relay, *end = ctx->relay + n, *data;
+    size_t dlen, out = 0;
+    int rc;
+
+    switch (ctx->mode) {
+    case SL_PROXY_BODY_LENGTH:
+        if ((int64_t) n > ctx->rest) {
+            ctx->extra_bytes = 1;
+            n = (size_t) ctx->rest;
+        }
+        ctx->rest -= (int64_t) n;
+        if (ctx->rest == 0)
+            ctx->upstream_done = 1;
+        return (ssize_t) n;
+    case SL_PROXY_BODY_CHUNKED:
+        while (p < end) {
+            rc = sl_http_chunked_parse(&ctx->chunked, &p, end, &data, &dlen);
+            if (rc == SL_ERROR)
+                return -1;
+            if (rc == SL_OK) {
+                memmove(ctx->relay + out, data, dlen);
+                out += dlen;
+                continue;
+            }
+            if (rc == SL_DONE) {
+                ctx->upstream_done = 1;
+                if (p < end)
+                    ctx->extra_bytes = 1;
+            }
+            break;
+        }
+        return (ssize_t) out;
+    default:
+        return (ssize_t) n;
+    }
+}
+
+/* Queues relay[0..len) for the client, framed as the client needs. */
+static void
+sl_proxy_queue_out(struct sl_proxy_ctx *ctx, const char *data, size_t len)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_chain **ll = &r->out;
+    unsigned i, k = 0;
+    int n;
+
+    if (len == 0 || r->head_method)
+        return;
+    while (*ll != NULL)
+        ll = &(*ll)->next;
+    if (r->chunked_out) {
+        n = snprintf(ctx->chunk_line, sizeof(ctx->chunk_line), "%zx\r\n",
+                     len);
+        ctx->out_bufs[k].pos = ctx->chunk_line;
+        ctx->out_bufs[k].last = ctx->chunk_line + n;
+        k++;
+    }
+    ctx->out_bufs[k].pos = (char *) data;
+    ctx->out_bufs[k].last = (char *) data + len;
+    k++;
+    if (r->chunked_out) {
+        ctx->out_bufs[k].pos = (char *) "\r\n";
+        ctx->out_bufs[k].last = ctx->out_bufs[k].pos + 2;
+        k++;
+    }
+    for (i = 0; i < k; i++) {
+        ctx->out_links[i].buf = &ctx->out_bufs[i];
+        ctx->out_links[i].next = NULL;
+        *ll = &ctx->out_links[i];
+        ll = &ctx->out_links[i].next;
+    }
+}
+
+static void
+sl_proxy_finish(struct sl_proxy_ctx *ctx)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_conn *uc = ctx->uc;
+
+    ctx->state = SL_PROXY_DONE;
+    if (uc != NULL) {
+        ctx->uc = NULL;
+        if (ctx->upstream_keepalive && !ctx->extra_bytes && !uc->read.eof)
+            sl_upstream_keepalive_put(ctx->u, ctx->server, uc);
+        else
+            sl_conn_close(uc);
+    }
+    r->c->write.handler = sl_http_empty_handler;
+    if (ctx->client_close)
+        r->keepalive = 0;
+    sl_http_finalize(r);
+}
+
+static void
+sl_proxy_relay(struct sl_proxy_ctx *ctx)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_conn *c = r->c, *uc = ctx->uc;
+    ssize_t n, payload;
+    int rc;
+
+    for (;;) {
+        /* What was read goes to the client before anything more is read. */
+        if (r->out != NULL || ctx->relay_len > 0) {
+            if (ctx->relay_len > 0) {
+                size_t len = ctx->relay_len;
+                ctx->relay_len = 0;
+                payload = sl_proxy_frame_in(ctx, len);
+                if (payload < 0) {
+                    sl_proxy_log(ctx, SL_LOG_ERR, 0, "upstream sent invalid "
+                                 "chunked response");
+                    sl_proxy_release_upstream(ctx, 1);
+                    sl_http_terminate(r);
+                    return;
+                }
+                sl_proxy_queue_out(ctx, ctx->relay, (size_t) payload);
+            }
+            rc = sl_http_send_chain(r);
+            if (rc == SL_AGAIN) {
+                sl_event_add_timer(&c->write, r->loc->send_timeout);
+                if (uc != NULL && uc->read.timer_set)
+                    sl_event_del_timer(&uc->read);
+                return;
+            }
+            sl_event_del_timer(&c->write);
+            if (rc == SL_ERROR) {
+                sl_proxy_release_upstream(ctx, 0);
+                sl_http_terminate(r);
+                return;
+            }
+            r->out = NULL;
+        }
+        if (ctx->upstream_done) {
+            if (r->chunked_out && !r->head_method && !ctx->last_chunk) {
+                /* The terminating chunk; no trailers are passed on. */
+                ctx->last_chunk = 1;
+                r->chunked_out = 0;
+                sl_proxy_queue_out(ctx, "0\r\n\r\n", 5);
+                r->chunked_out = 1;
+                continue;
+            }
+            sl_proxy_finish(ctx);
+            return;
+        }
+        n = recv(uc->fd, ctx->relay, SL_PROXY_RELAY_SIZE, 0);
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                uc->read.ready = 0;
+                sl_event_add_timer(&uc->read, ctx->pcf->read_timeout);
+                return;
+            }
+            if (errno == EINTR)
+                continue;
+            sl_proxy_log(ctx, SL_LOG_ERR, errno, "recv() failed while reading "
+                         "upstream");
+            sl_proxy_release_upstream(ctx, 1);
+            sl_http_terminate(r);
+            return;
+        }
+        if (n == 0) {
+            if (ctx->mode == SL_PROXY_BODY_CLOSE) {
+                ctx->upstream_done = 1;
+                ctx->upstream_keepalive = 0;
+                continue;
+            }
+            sl_proxy_log(ctx, SL_LOG_ERR, 0, "upstream prematurely closed "
+                         "connection while reading upstream");
+            sl_proxy_release_upstream(ctx, 1);
+            sl_http_terminate(r);
+            return;
+        }
+        ctx->relay_len = (size_t) n;
+    }
+}
+
+/* ---- Upgrade: a two-way tunnel ----------------------------------------------- */
+
+static void
+sl_proxy_start_tunnel(struct sl_proxy_ctx *ctx, size_t head_len)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_http_conn *hc = r->hc;
+
+    sl_proxy_record_try(ctx, 101);
+    if (ctx->server_active) {
+        ctx->server_active = 0;
+        ctx->u->balancer->done(ctx->u, ctx->server, 0);
+    }
+    r->keepalive = 0;
+    r->upgrade_out = 1;
+    if (sl_proxy_client_head(ctx, -1) != SL_OK) {
+        sl_proxy_release_upstream(ctx, 0);
+        sl_http_terminate(r);
+        return;
+    }
+    ctx->down.buf = sl_iobuf_get(SL_PROXY_RELAY_SIZE);
+    ctx->up.buf = sl_iobuf_get(SL_PROXY_RELAY_SIZE);
+    ctx->relay = ctx->down.buf;     /* freed by the cleanup */
+    if (ctx->down.buf == NULL || ctx->up.buf == NULL) {
+        sl_proxy_release_upstream(ctx, 0);
+        sl_http_terminate(r);
+        return;
+    }
+    /* Bytes each side sent after its head belong to the tunnel. */
+    ctx->down.last = sl_min(ctx->rlen - head_len, (size_t) SL_PROXY_RELAY_SIZE);
+    memcpy(ctx->down.buf, ctx->rbuf + head_len, ctx->down.last);
+    if (hc->buf_len > hc->buf_pos) {
+        ctx->up.last = sl_min(hc->buf_len - hc->buf_pos,
+                              (size_t) SL_PROXY_RELAY_SIZE);
+        memcpy(ctx->up.buf, hc->buf + hc->buf_pos, ctx->up.last);
+        hc->buf_pos = hc->buf_len;
+    }
+    sl_event_del_timer(&ctx->uc->read);
+    ctx->state = SL_PROXY_TUNNEL;
+    r->c->read.handler = sl_proxy_client_handler;
+    r->c->write.handler = sl_proxy_client_handler;
+    sl_proxy_tunnel(ctx);
+}
+
+/*
+ * Moves bytes one way: writes what the pipe holds to dst, then reads more
+ * from src when the pipe is empty.  Returns 1 if anything moved, 0 if it
+ * must wait, -1 on an error.
+ */
+static int
+sl_proxy_pipe_step(struct sl_proxy_pipe *pp, struct sl_conn *src,
+    struct sl_conn *dst)
+{
+    ssize_t n;
+    int moved = 0;
+
+    for (;;) {
+        if (pp->pos < pp->last) {
+            n = send(dst->fd, pp->buf + pp->pos, pp->last - pp->pos,
+                     MSG_NOSIGNAL);
+            if (n == -1) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    dst->write.ready = 0;
+                    return moved;
+                }
+                if (errno == EINTR)
+                    continue;
+                return -1;
+            }
+            pp->pos += (size_t) n;
+            moved = 1;
+            continue;
+        }
+        pp->pos = pp->last = 0;
+        if (pp->eof) {
+            if (!pp->shut) {
+                pp->shut = 1;
+                shutdown(dst->fd, SHUT_WR);
+            }
+            return moved;
+        }
+        n = recv(src->fd, pp->buf, SL_PROXY_RELAY_SIZE, 0);
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                src->read.ready = 0;
+                return moved;
+            }
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0) {
+            pp->eof = 1;
+            continue;
+        }
+        pp->last = (size_t) n;
+        moved = 1;
+    }
+}
+
+static void
+sl_proxy_tunnel(struct sl_proxy_ctx *ctx)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_conn *c = r->c, *uc = ctx->uc;
+    int rc;
+
+    /* The 101 head goes first. */
+    if (r->out != NULL) {
+        rc = sl_http_send_chain(r);
+        if (rc == SL_AGAIN)
+            return;
+        if (rc == SL_ERROR)
+            goto close;
+        r->out = NULL;
+    }
+    if (sl_proxy_pipe_step(&ctx->up, c, uc) < 0
+        || sl_proxy_pipe_step(&ctx->down, uc, c) < 0)
+    {
+        goto close;
+    }
+    if (ctx->up.shut && ctx->down.shut)
+        goto close;
+    /* An idle tunnel ends after proxy_read_timeout. */
+    sl_event_add_timer(&uc->read, ctx->pcf->read_timeout);
+    return;
+
+close:
+    sl_proxy_release_upstream(ctx, 0);
+    ctx->state = SL_PROXY_DONE;
+    sl_http_terminate(r);
+}
