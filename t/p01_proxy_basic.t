@@ -225,6 +225,8 @@ for my $case (
 {
     my ($st) = parse_response(http_get($p0, '/logged/one?status=202'));
     is($st, 202, 'logged request: 202');
+    my ($st2, $h, $b) = parse_response(http_get($p0, '/logged/slow?len=4000&slow=1000:0.3'));
+    is(length($b // ''), 4000, 'logged request with a body taking 0.9 s: answered');
 }
 
 $t->stop;
@@ -241,6 +243,10 @@ $ub->stop;
     my $a = $ua->addr;
     like($up, qr{^/logged/one\?status=202 202 \Q$a\E 202 \d+\.\d{3}$}m,
         'access log: $upstream_addr $upstream_status $upstream_response_time');
+    my ($rt) = $up =~ m{^/logged/slow\S* 200 \S+ 200 (\d+\.\d{3})$}m;
+    ok(defined $rt && $rt >= 0.8 && $rt < 3,
+        '$upstream_response_time covers the whole response, body included ('
+        . ($rt // 'none') . ' for a body taking 0.9 s)');
 }
 
 done_testing;

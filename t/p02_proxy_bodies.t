@@ -36,6 +36,7 @@ http {
     server {
         listen 127.0.0.1:%%PORT_0%%;
         location / { proxy_pass http://up; }
+        location /ret { return 200 "ret"; }
         location /small/ {
             client_max_body_size 1k;
             proxy_pass http://up;
@@ -118,6 +119,32 @@ for my $case (['te=chunked', 'chunked'], ['te=close', 'close-delimited'],
     if ($q eq 'te=cl') {
         is($h->{'content-length'}, $n, 'Content-Length response to HTTP/1.0: kept');
     }
+}
+
+{
+    my $r = http_ex("GET /v10ka?len=3000&te=chunked HTTP/1.0\r\nHost: localhost\r\n"
+        . "Connection: keep-alive\r\n\r\n", port => $p0, timeout => 3);
+    my ($st, $h, $b) = parse_response($r->{raw});
+    is($st, 200, 'chunked response to a keep-alive HTTP/1.0 client: 200');
+    ok(!exists $h->{'transfer-encoding'}, 'keep-alive HTTP/1.0 client: no Transfer-Encoding');
+    is(sha($b // ''), bsha(3000), 'keep-alive HTTP/1.0 client: body, close-delimited');
+    ok($r->{closed} && !$r->{timeout}, 'keep-alive HTTP/1.0 client: closed after the body');
+    like($h->{connection} // 'close', qr/^close$/i, 'keep-alive HTTP/1.0 client: not "keep-alive"');
+
+    my $c = SluiceTest::Client->new(port => $p0);
+    $c->request('GET', '/v10ka2?len=30', _proto => 'HTTP/1.0', Connection => 'keep-alive');
+    ($st, $h, $b) = $c->read_response;
+    is("$st " . ($h->{'content-length'} // '-'), '200 30',
+        'Content-Length response to a keep-alive HTTP/1.0 client: 200, length kept');
+    $c->request('GET', '/v10ka3?len=31', _proto => 'HTTP/1.0', Connection => 'keep-alive');
+    ($st, $h, $b) = $c->read_response;
+    is("$st " . length($b // ''), '200 31', 'keep-alive HTTP/1.0 client: second request answered');
+    $c->close;
+}
+
+for my $kind (qw(no_reason lower nospace tabs chunked_uc hex_uc empty_val)) {
+    my ($st, $h, $b) = parse_response(http_get($p0, "/weird?weird=$kind"));
+    is(($st // '-') . ' ' . ($b // ''), '200 ok', "unusual but valid upstream head ($kind): passed");
 }
 
 {
@@ -234,6 +261,14 @@ for my $n (0, 1, 100 * 1024, 5 * 1048576) {
     is("$st " . ($b // ''), '200 ' . SluiceTest::Upstream::body_bytes(7),
         'HEAD of a chunked resource: no body, next response intact');
 
+    $c->request('HEAD', '/h?len=10&attach=GARBAGE');
+    ($st, $h, $b) = $c->read_response(head => 1);
+    is($st, 200, 'HEAD answered with a body by the upstream: 200');
+    $c->get('/next2?len=8');
+    ($st, $h, $b) = $c->read_response;
+    is("$st " . ($b // ''), '200 ' . SluiceTest::Upstream::body_bytes(8),
+        'HEAD answered with a body: the body does not reach the client');
+
     for my $q ('status=204', 'status=304', 'status=304&len=5000',
         'status=204&attach=GARBAGE', 'status=304&attach=GARBAGE') {
         my $start = time;
@@ -267,6 +302,17 @@ for my $q ('interim=100', 'interim=103', 'interim=100,103,103') {
     unlike($raw, qr{HTTP/1\.1 1\d\d}, "$q: interim response swallowed");
 }
 
+{
+    my $r = http("POST /trailers HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        . "Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\n"
+        . "X-Trailer: t\r\n\r\n", port => $p0);
+    my ($st, $h, $b) = parse_response($r);
+    my $e = echo($b);
+    is("$st " . ($e->{body_sha} // '-'), '200 ' . sha('hello'),
+        'chunked upload with extension and trailer: body at the upstream');
+    is(hdr($e, 'X-Trailer'), undef, 'chunked upload: trailer not turned into a header');
+}
+
 # ---- pipelining ----------------------------------------------------------------------------
 
 {
@@ -293,6 +339,19 @@ for my $q ('interim=100', 'interim=103', 'interim=100,103,103') {
     is(echo($r[4][2])->{target}, '/pipe5?status=404', 'pipelined 5: its body');
     ok($c->wait_closed(3), 'pipelined: closed after Connection: close');
     is($c->pending, '', 'pipelined: nothing extra');
+}
+
+{
+    my $c = SluiceTest::Client->new(port => $p0, timeout => 5);
+    $c->send("GET /pslow?delay=0.5&len=4&seed=4 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        . "GET /ret HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        . "GET /pfast?len=5&seed=5 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    my @r = map { [$c->read_response] } 1 .. 3;
+    is(join(' | ', map { ($_->[0] // '-') . ' ' . ($_->[2] // '') } @r),
+        join(' | ', '200 ' . SluiceTest::Upstream::body_bytes(4, 4), '200 ret',
+            '200 ' . SluiceTest::Upstream::body_bytes(5, 5)),
+        'pipelined slow proxied, return, fast proxied: answered in order');
+    $c->close;
 }
 
 $t->stop;

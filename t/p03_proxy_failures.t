@@ -51,6 +51,7 @@ http {
     upstream down      { server 127.0.0.1:%%PORT_5%% down; server 127.0.0.1:%%PORT_6%%; }
     upstream mc        { server 127.0.0.1:%%PORT_5%% max_conns=1; }
     upstream badg      { server 127.0.0.1:%%PORT_5%% max_fails=0; }
+    upstream nr        { server 127.0.0.1:%%PORT_3%% max_fails=0; }
 
     server {
         listen 127.0.0.1:%%PORT_0%%;
@@ -85,6 +86,15 @@ http {
             proxy_pass http://mc;
         }
         location /bad/ { proxy_pass http://badg; }
+        location /bigbuf/ {
+            proxy_buffer_size 16k;
+            proxy_pass http://badg;
+        }
+        location /sendtmo/ {
+            client_max_body_size 0;
+            proxy_send_timeout 1s;
+            proxy_pass http://nr;
+        }
     }
 }
 EOF
@@ -98,7 +108,9 @@ my $u503 = SluiceTest::Upstream->new($t, port => $t->port(8), name => 'u503',
 my $slow = SluiceTest::Upstream->new($t, port => $t->port(9), name => 'slow',
     force => { delay => 3 });
 my $late = SluiceTest::Upstream->new($t, port => $t->port(4), name => 'late');
-$_->start for $good, $good2, $closer, $u503, $slow;
+my $noread = SluiceTest::Upstream->new($t, port => $t->port(3), name => 'noread',
+    force => { noread => 4 });
+$_->start for $good, $good2, $closer, $u503, $slow, $noread;
 $t->start;
 
 my $p0 = $t->port(0);
@@ -179,6 +191,50 @@ sub errlog { $t->error_log }
         . "Host: localhost\r\nConnection: close\r\n\r\n", port => $p0, timeout => 6);
     ok($r->{closed} && !$r->{timeout}, 'timeout mid-body, chunked: connection closed');
     unlike($r->{raw}, qr/\r\n0\r\n\r\n\z/, 'timeout mid-body, chunked: no last chunk sent');
+}
+
+{
+    # the upstream reads the head, then nothing for 4 s: sending the
+    # 40 MB body stalls
+    my $n = 40 * 1048576;
+    my $body = 'x' x $n;
+    my $r = http_ex("POST /sendtmo/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        . "Content-Length: $n\r\n\r\n$body", port => $p0, timeout => 10);
+    my ($st) = parse_response($r->{raw});
+    is($st, 504, 'send timeout (1 s, upstream not reading): 504');
+    ok($r->{elapsed} < 4, sprintf('send timeout: answered in %.2fs', $r->{elapsed}));
+    like(errlog(), qr/\[error\] .*timed out while sending request to upstream/,
+        'send timeout: logged');
+}
+
+# ---- proxy_buffer_size ----
+
+{
+    my ($st, $h, $b) = get('/bad/hb?bighdr=6000&len=3');
+    is("$st " . length($h->{'x-big'} // ''), '200 6000', '6000-byte response field, default proxy_buffer_size: passed');
+    ($st, $h, $b) = get('/bad/hb?bighdr=12000&len=3');
+    is($st, 502, '12000-byte response field, proxy_buffer_size 8k: 502');
+    ($st, $h, $b) = get('/bigbuf/hb?bighdr=12000&len=3');
+    is("$st " . length($h->{'x-big'} // ''), '200 12000',
+        '12000-byte response field, proxy_buffer_size 16k: passed');
+}
+
+# ---- client gone while waiting for the upstream ----
+
+{
+    my $c = SluiceTest::Client->new(port => $p0);
+    $c->get('/bad/abort?delay=1&len=10');
+    sleep 0.2;
+    $c->close;
+    my $c2 = SluiceTest::Client->new(port => $p0);
+    $c2->send("POST /bad/abort2?delay=1 HTTP/1.1\r\nHost: localhost\r\n"
+        . "Content-Length: 100000\r\n\r\n" . ('y' x 50000));
+    sleep 0.2;
+    $c2->close;
+    sleep 1.2;
+    my ($st, $h, $b) = get('/bad/after-abort?len=6');
+    is("$st $b", '200 ' . SluiceTest::Upstream::body_bytes(6),
+        'client gone while waiting or sending: later requests answered');
 }
 
 # ---- malformed, cut-off and reset answers ---------------------------------------------------
@@ -347,7 +403,7 @@ for my $case (['action=reset', 'reset without an answer'],
 }
 
 $t->stop;
-$_->stop for $good, $good2, $closer, $u503, $slow, $late;
+$_->stop for $good, $good2, $closer, $u503, $slow, $late, $noread;
 
 # ---- access log -------------------------------------------------------------------------------------------
 

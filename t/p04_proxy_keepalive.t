@@ -221,6 +221,20 @@ for my $i (1 .. 3) {
         "pooled connection closed when reused ($i): sent twice, on a fresh connection");
 }
 
+{
+    # a response followed by bytes the upstream should not have sent: a
+    # pooled connection holding them would answer the next request with them
+    my $evil = 'HTTP/1.1%20200%20OK%0D%0AContent-Length:%205%0D%0AX-Evil:%201%0D%0A%0D%0AEVIL!';
+    my ($st, $h, $b) = get("/ka1/extra?len=5&extra=$evil");
+    is("$st " . $b, '200 ' . SluiceTest::Upstream::body_bytes(5),
+        'response followed by extra bytes: the response itself passed');
+    for my $i (1 .. 2) {
+        ($st, $h, $b) = get("/ka1/after-extra$i");
+        is("$st " . (echo($b)->{target} // $b), "200 /ka1/after-extra$i",
+            "extra bytes after a response never answer a later request ($i)");
+    }
+}
+
 # ---- concurrency and the pool size ---------------------------------------------------------------------
 
 {
@@ -239,6 +253,26 @@ for my $i (1 .. 3) {
     my @r = $ka->requests;
     my %conns = map { $_->{conn} => 1 } @r[-12 .. -1];
     ok(keys(%conns) <= 4, 'keepalive 4: at most 4 pooled connections used');
+}
+
+{
+    # 20 keepalive clients at once, 5 requests each, bodies checked
+    my @c = map { SluiceTest::Client->new(port => $p0, timeout => 10) } 1 .. 20;
+    my $ok = 0;
+    for my $round (1 .. 5) {
+        for my $i (0 .. $#c) {
+            my $n = 1000 * (($i * 7 + $round * 13) % 50) + $i;
+            $c[$i]->get("/ka/stress?len=$n&seed=$i" . ($round % 2 ? '&te=chunked' : ''));
+        }
+        for my $i (0 .. $#c) {
+            my $n = 1000 * (($i * 7 + $round * 13) % 50) + $i;
+            my ($st, $h, $b) = $c[$i]->read_response;
+            $ok++ if ($st // '') eq '200'
+                && SluiceTest::Upstream::sha($b // '') eq SluiceTest::Upstream::body_sha($n, $i);
+        }
+    }
+    $_->close for @c;
+    is($ok, 100, '20 concurrent keepalive clients x 5 requests: every body right');
 }
 
 $t->stop;

@@ -45,23 +45,37 @@ sl_conf_error(struct sl_conf_ctx *cf, const char *fmt, ...)
     va_end(ap);
 }
 
+/*
+ * Finds the directive name for context ctx.  Two modules may declare the
+ * same name for different contexts (`server` in http and in upstream);
+ * a name known only elsewhere is reported as not allowed here.
+ */
 static const struct sl_conf_cmd *
-sl_conf_find_cmd(const struct sl_str *name, struct sl_module **mod)
+sl_conf_find_cmd(const struct sl_str *name, unsigned ctx,
+    struct sl_module **mod)
 {
-    const struct sl_conf_cmd *cmd;
+    const struct sl_conf_cmd *cmd, *other = NULL;
+    struct sl_module *other_mod = NULL;
     unsigned i;
 
     for (i = 0; i < sl_nmodules; i++) {
         if (sl_modules[i]->cmds == NULL)
             continue;
         for (cmd = sl_modules[i]->cmds; cmd->name != NULL; cmd++) {
-            if (sl_str_eq(name, cmd->name)) {
+            if (!sl_str_eq(name, cmd->name))
+                continue;
+            if (cmd->type & ctx) {
                 *mod = sl_modules[i];
                 return cmd;
             }
+            if (other == NULL) {
+                other = cmd;
+                other_mod = sl_modules[i];
+            }
         }
     }
-    return NULL;
+    *mod = other_mod;
+    return other;
 }
 
 static int
@@ -113,7 +127,7 @@ sl_conf_walk(struct sl_conf_ctx *cf, struct sl_conf_node *first,
     cf->context = ctx;
     for (n = first; n != NULL; n = n->next) {
         cf->node = n;
-        cmd = sl_conf_find_cmd(&n->name, &m);
+        cmd = sl_conf_find_cmd(&n->name, ctx, &m);
         if (cmd == NULL) {
             sl_conf_error(cf, "unknown directive \"%.*s\"",
                           (int) n->name.len, n->name.data);

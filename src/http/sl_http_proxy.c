@@ -106,6 +106,15 @@ struct sl_proxy_ctx {
     unsigned                extra_bytes:1;  /* upstream sent too much */
     unsigned                client_close:1; /* close-delimited to client */
     unsigned                last_chunk:1;   /* "0\r\n\r\n" queued */
+    unsigned                stream_body:1;  /* proxy_request_buffering off */
+    unsigned                body_complete:1;/* the client's body is all in */
+
+    /* streaming the request body (proxy_request_buffering off) */
+    char                   *sbuf;
+    struct sl_buf           sb[4];          /* chunk line, data, CRLF, end */
+    unsigned                nsb;
+    char                    sb_line[24];
+    uint64_t                body_streamed;
 };
 
 static char sl_proxy_scratch[SL_PROXY_SCRATCH];
@@ -115,6 +124,8 @@ static void sl_proxy_send_request(struct sl_proxy_ctx *ctx);
 static void sl_proxy_read_head(struct sl_proxy_ctx *ctx);
 static void sl_proxy_relay(struct sl_proxy_ctx *ctx);
 static void sl_proxy_tunnel(struct sl_proxy_ctx *ctx);
+static void sl_proxy_stream_body(struct sl_proxy_ctx *ctx);
+static void sl_proxy_client_handler(struct sl_event *ev);
 static void sl_proxy_fail(struct sl_proxy_ctx *ctx, int ft, int err,
     const char *what);
 
@@ -490,6 +501,10 @@ sl_proxy_cleanup(void *data)
         sl_iobuf_put(ctx->up.buf, SL_PROXY_RELAY_SIZE);
         ctx->up.buf = NULL;
     }
+    if (ctx->sbuf != NULL) {
+        sl_iobuf_put(ctx->sbuf, SL_PROXY_RELAY_SIZE);
+        ctx->sbuf = NULL;
+    }
     ctx->magic = 0;
 }
 
@@ -771,7 +786,12 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
         p = sl_snprintf(p, last, "%.*s: %.*s\r\n", (int) sh[i].name.len,
                         sh[i].name.data, (int) vals[i].len, vals[i].data);
     }
-    if (ctx->body_len > 0 || h->content_length >= 0 || h->chunked)
+    if (ctx->stream_body && h->chunked)
+        p = sl_snprintf(p, last, "Transfer-Encoding: chunked\r\n");
+    else if (ctx->stream_body)
+        p = sl_snprintf(p, last, "Content-Length: %lld\r\n",
+                        (long long) h->content_length);
+    else if (ctx->body_len > 0 || h->content_length >= 0 || h->chunked)
         p = sl_snprintf(p, last, "Content-Length: %lld\r\n",
                         (long long) ctx->body_len);
     if (ctx->upgrade) {
@@ -1022,7 +1042,22 @@ sl_http_proxy_handler(struct sl_http_request *r)
     ctx->upgrade = h->conn_upgrade && h->h_upgrade >= 0
                    && h->method == SL_HTTP_GET && h->http_minor == 1;
 
-    if (h->content_length > 0 || h->chunked) {
+    if ((h->content_length > 0 || h->chunked) && !pcf->request_buffering) {
+        /*
+         * proxy_request_buffering off: the body goes upstream as it
+         * arrives, after the head, on the connection picked now.
+         */
+        r->body_rest = h->content_length > 0 ? h->content_length : 0;
+        ctx->stream_body = 1;
+        ctx->sbuf = sl_iobuf_get(SL_PROXY_RELAY_SIZE);
+        if (ctx->sbuf == NULL)
+            return SL_ERROR;
+        if (h->expect_continue && r->hc->buf_len == r->hc->buf_pos) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            (void) send(r->c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+        }
+        r->c->read.handler = sl_proxy_client_handler;
+    } else if (h->content_length > 0 || h->chunked) {
         r->body_rest = h->content_length > 0 ? h->content_length : 0;
         /*
          * The whole body is read before an upstream connection is taken,
@@ -1153,6 +1188,18 @@ sl_proxy_client_handler(struct sl_event *ev)
         sl_http_terminate(ctx->r);
         return;
     }
+    if (ctx->state == SL_PROXY_SENDING && ctx->stream_body && !ev->write) {
+        if (ev->timedout) {
+            /* client_body_timeout while streaming: nothing reached it. */
+            sl_proxy_release_upstream(ctx, 0);
+            ctx->r->keepalive = 0;
+            ctx->state = SL_PROXY_DONE;
+            sl_http_send_error(ctx->r, 408);
+            return;
+        }
+        sl_proxy_stream_body(ctx);
+        return;
+    }
     if (ev->timedout) {
         sl_log_error(SL_LOG_INFO, ETIMEDOUT, "client timed out while "
                      "sending the response");
@@ -1166,10 +1213,6 @@ sl_proxy_client_handler(struct sl_event *ev)
         sl_proxy_tunnel(ctx);
 }
 
-/*
- * Opens a connection to ctx->server: a pooled one when allowed and
- * available, else a new non-blocking connect.
- */
 static void
 sl_proxy_open(struct sl_proxy_ctx *ctx, int allow_pooled)
 {
@@ -1288,6 +1331,9 @@ sl_proxy_can_retry(struct sl_proxy_ctx *ctx, int ft)
     {
         return 0;
     }
+    /* A streamed body cannot be sent again. */
+    if (ctx->body_streamed > 0)
+        return 0;
     /* A request that may have been acted upon is not sent twice. */
     if (ctx->req_bytes_sent > 0 && !sl_proxy_idempotent(r->head->method)
         && !(pcf->next_upstream & SL_PROXY_FT_NON_IDEMPOTENT))
@@ -1393,6 +1439,10 @@ sl_proxy_send_request(struct sl_proxy_ctx *ctx)
     }
 
     sl_event_del_timer(&uc->write);
+    if (ctx->stream_body && !ctx->body_complete) {
+        sl_proxy_stream_body(ctx);
+        return;
+    }
     ctx->state = SL_PROXY_READING_HEAD;
     if (ctx->rbuf == NULL) {
         ctx->rbuf_size = (size_t) ctx->pcf->buffer_size;
@@ -1407,6 +1457,191 @@ sl_proxy_send_request(struct sl_proxy_ctx *ctx)
     }
     sl_event_add_timer(&uc->read, ctx->pcf->read_timeout);
     sl_proxy_read_head(ctx);
+}
+
+/* ---- streaming the request body (proxy_request_buffering off) ------------------ */
+
+/*
+ * Frames body bytes for the upstream: counts Content-Length down, or
+ * decodes chunks in place and queues them as one chunk.  Returns the
+ * number of input bytes used, or -1 with *status set (400, 413).
+ */
+static ssize_t
+sl_proxy_stream_frame(struct sl_proxy_ctx *ctx, char *p, size_t n,
+    int *status)
+{
+    struct sl_http_request *r = ctx->r;
+    const char *q = p, *end = p + n, *data;
+    size_t dlen, out = 0;
+    int rc;
+
+    ctx->nsb = 0;
+    if (!r->head->chunked) {
+        if ((int64_t) n > r->body_rest)
+            n = (size_t) r->body_rest;
+        r->body_rest -= (int64_t) n;
+        r->body_received += n;
+        if (r->body_rest == 0)
+            ctx->body_complete = 1;
+        ctx->sb[0].pos = p;
+        ctx->sb[0].last = p + n;
+        ctx->nsb = 1;
+        return (ssize_t) n;
+    }
+    while (q < end) {
+        rc = sl_http_chunked_parse(&r->chunked, &q, end, &data, &dlen);
+        if (rc == SL_ERROR) {
+            *status = 400;
+            return -1;
+        }
+        if (rc == SL_OK) {
+            memmove(p + out, data, dlen);
+            out += dlen;
+            r->body_received += dlen;
+            if (r->loc->client_max_body_size > 0
+                && r->body_received > (uint64_t) r->loc->client_max_body_size)
+            {
+                *status = 413;
+                return -1;
+            }
+            continue;
+        }
+        if (rc == SL_DONE)
+            ctx->body_complete = 1;
+        break;
+    }
+    if (out > 0) {
+        int len = snprintf(ctx->sb_line, sizeof(ctx->sb_line), "%zx\r\n", out);
+        ctx->sb[0].pos = ctx->sb_line;
+        ctx->sb[0].last = ctx->sb_line + len;
+        ctx->sb[1].pos = p;
+        ctx->sb[1].last = p + out;
+        ctx->sb[2].pos = (char *) "\r\n";
+        ctx->sb[2].last = ctx->sb[2].pos + 2;
+        ctx->nsb = 3;
+    }
+    if (ctx->body_complete) {
+        /* The last chunk goes with this round (no trailers forwarded). */
+        ctx->sb[ctx->nsb].pos = (char *) "0\r\n\r\n";
+        ctx->sb[ctx->nsb].last = ctx->sb[ctx->nsb].pos + 5;
+        ctx->nsb++;
+    }
+    return q - p;
+}
+
+static void
+sl_proxy_stream_body(struct sl_proxy_ctx *ctx)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_http_conn *hc = r->hc;
+    struct sl_conn *c = r->c, *uc = ctx->uc;
+    struct iovec iov[4];
+    size_t want, have;
+    ssize_t n, used;
+    unsigned i, k;
+    int status = 0;
+
+    ctx->state = SL_PROXY_SENDING;
+    for (;;) {
+        /* Send what is framed before reading more. */
+        for (;;) {
+            k = 0;
+            for (i = 0; i < ctx->nsb; i++) {
+                if (ctx->sb[i].pos < ctx->sb[i].last) {
+                    iov[k].iov_base = ctx->sb[i].pos;
+                    iov[k].iov_len = (size_t) (ctx->sb[i].last
+                                               - ctx->sb[i].pos);
+                    k++;
+                }
+            }
+            if (k == 0)
+                break;
+            n = writev(uc->fd, iov, (int) k);
+            if (n == -1) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    uc->write.ready = 0;
+                    sl_event_add_timer(&uc->write, ctx->pcf->send_timeout);
+                    return;
+                }
+                if (errno == EINTR)
+                    continue;
+                sl_proxy_fail(ctx, SL_PROXY_FT_ERROR, errno, "send() failed "
+                              "while sending request body to upstream");
+                return;
+            }
+            ctx->req_bytes_sent += (uint64_t) n;
+            ctx->body_streamed += (uint64_t) n;
+            for (i = 0; i < ctx->nsb && n > 0; i++) {
+                size_t b = (size_t) (ctx->sb[i].last - ctx->sb[i].pos);
+                if ((size_t) n < b)
+                    b = (size_t) n;
+                ctx->sb[i].pos += b;
+                n -= (ssize_t) b;
+            }
+        }
+        sl_event_del_timer(&uc->write);
+        ctx->nsb = 0;
+        if (ctx->body_complete) {
+            sl_event_del_timer(&c->read);
+            c->read.handler = sl_http_empty_handler;
+            r->body_done = 1;
+            sl_proxy_send_request(ctx);     /* on to the response head */
+            return;
+        }
+        /* Body bytes that came with the head first, then the socket. */
+        if (hc->buf_pos < hc->buf_len) {
+            have = sl_min(hc->buf_len - hc->buf_pos,
+                          (size_t) SL_PROXY_RELAY_SIZE);
+            memcpy(ctx->sbuf, hc->buf + hc->buf_pos, have);
+            n = (ssize_t) have;
+        } else {
+            want = SL_PROXY_RELAY_SIZE;
+            if (!r->head->chunked && (int64_t) want > r->body_rest)
+                want = (size_t) r->body_rest;
+            if (r->head->chunked && want > hc->buf_size)
+                want = hc->buf_size;
+            n = recv(c->fd, ctx->sbuf, want, 0);
+            if (n == -1) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    c->read.ready = 0;
+                    sl_event_add_timer(&c->read, r->loc->client_body_timeout);
+                    return;
+                }
+                if (errno == EINTR)
+                    continue;
+                n = 0;
+            }
+            if (n == 0) {
+                /* The client went away in the middle of its body. */
+                sl_proxy_release_upstream(ctx, 0);
+                sl_http_terminate(r);
+                return;
+            }
+            have = 0;
+        }
+        used = sl_proxy_stream_frame(ctx, ctx->sbuf, (size_t) n, &status);
+        if (used < 0) {
+            sl_proxy_release_upstream(ctx, 0);
+            r->keepalive = 0;
+            ctx->state = SL_PROXY_DONE;
+            sl_http_send_error(r, status);
+            return;
+        }
+        r->request_length += (size_t) used;
+        if (have > 0) {
+            hc->buf_pos += (size_t) used;
+        } else if ((size_t) used < (size_t) n) {
+            /* Read past the body: the next pipelined request. */
+            r->leftover.len = (size_t) n - (size_t) used;
+            r->leftover.data = sl_pnalloc(r->pool, r->leftover.len);
+            if (r->leftover.data == NULL) {
+                sl_proxy_release_upstream(ctx, 0);
+                sl_http_terminate(r);
+                return;
+            }
+            memcpy(r->leftover.data, ctx->sbuf + used, r->leftover.len);
+        }
+    }
 }
 
 /* ---- the response head ----------------------------------------------------- */

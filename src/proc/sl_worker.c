@@ -6,6 +6,7 @@
 #include "sl_cycle.h"
 #include "sl_process.h"
 #include "sl_http.h"
+#include "sl_upstream.h"
 
 struct sl_options sl_options;
 enum sl_proc_role sl_proc_role = SL_PROC_SINGLE;
@@ -127,6 +128,8 @@ sl_worker_run(struct sl_cycle *cycle, int slot)
              * on its next response, or is closed at its keepalive timeout.
              */
             sl_conn_foreach(sl_worker_close_idle);
+            /* Idle upstream connections would only hold the exit up. */
+            sl_upstream_keepalive_close_all();
             deadline = sl_current_msec + ccf->worker_shutdown_timeout;
         }
         if (shutting_down) {

@@ -161,9 +161,9 @@ struct sl_conn *sl_upstream_keepalive_get(struct sl_upstream *u,
  * request just finished in c->requests (callers do not), and closes c at
  * once instead when u->keepalive is 0, c->requests has reached
  * keepalive_requests, the server has closed or sent bytes already, or the
- * worker is shutting down.  c->pool is left
- * alone: give back a connection that owns no pool, or its memory stays
- * with the idle connection until sl_conn_close() frees it.
+ * worker is shutting down.  c->pool is left alone: give back a
+ * connection that owns no pool, or its memory stays with the idle
+ * connection until sl_conn_close() frees it.
  */
 void sl_upstream_keepalive_put(struct sl_upstream *u,
     struct sl_upstream_server *s, struct sl_conn *c);

@@ -34,6 +34,7 @@ package SluiceTest::Upstream;
 #   te=close       no length: the body ends with the connection
 #   ver=1.0        "HTTP/1.0" status line
 #   h=NAME:VALUE   extra response header (repeatable; "h=Server:x" etc.)
+#   bighdr=N       adds "X-Big: bbb..." with an N-byte value
 #   ct=TYPE        Content-Type (default application/json or
 #                  application/octet-stream)
 #   delay=SEC      wait before answering
@@ -617,6 +618,7 @@ sub _respond {
                 unless $status == 304 && !defined $p->{len};
         }
     }
+    push @hdr, 'X-Big: ' . ('b' x $p->{bighdr}) if $p->{bighdr};
     push @hdr, 'Connection: close' if $close && $ver eq 'HTTP/1.1';
     push @hdr, 'Connection: keep-alive' if !$close && $ver eq 'HTTP/1.0';
     for my $h (@{ $p->{h} }) {
