@@ -25,7 +25,9 @@ http {
     server_tokens on;
     # a comment
     server {
-        listen 127.0.0.1:%%PORT_0%% default_server;
+        listen 127.0.0.1:%%PORT_0%% default_server backlog=128;
+        client_header_buffer_size 2k;
+        large_client_header_buffers 4 16k;
         server_name localhost "quoted.example" 'single.example';
         location = /x { return 200 "x"; }
         location ~ \.php$ { return 404; }
@@ -158,6 +160,40 @@ control_socket %%TESTDIR%%/ctl.sock;
 state_dir %%TESTDIR%%/state;
 error_log %%TESTDIR%%/error.log loud;
 EOF
+    ['unknown user', <<'EOF', 'user', qr/getpwnam|no such user|nosuchuser/],
+%%MAIN%%
+user nosuchuser_sluicetest;
+EOF
+    ['too few worker_connections', <<'EOF', 'worker_connections', qr/at least|invalid|too/],
+%%MAIN%%
+events {
+    worker_connections 5;
+}
+EOF
+    ['invalid location modifier', <<'EOF', 'location', qr/modifier|invalid/],
+%%MAIN%%
+http {
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        location !~ /x { }
+    }
+}
+EOF
+    ['unknown variable', <<'EOF', 'return', qr/unknown "?\$?no_such_variable"? variable|unknown/],
+%%MAIN%%
+http {
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        location / { return 200 "$no_such_variable"; }
+    }
+}
+EOF
+    ['unknown log_format', <<'EOF', 'access_log', qr/unknown log format|nosuchformat/],
+%%MAIN%%
+http {
+    access_log %%TESTDIR%%/a.log nosuchformat;
+}
+EOF
     ['duplicate worker_processes', <<'EOF', 'worker_processes 2', qr/duplicate/],
 %%MAIN%%
 worker_processes 1;
@@ -274,7 +310,7 @@ EOF
     # error in a file included by an included file, relative path
     $t->write_file('inc-outer.conf', "\n\ninclude inc-inner.conf;\n");
     my $inner = $t->write_file('inc-inner.conf',
-        "worker_connections 10;\nworker_connections nope;\n");
+        "worker_connections 100;\nworker_connections nope;\n");
     my $path = $t->write_conf(<<'EOF', name => 'err.conf');
 %%MAIN%%
 events {

@@ -38,6 +38,7 @@ http {
         location /nohandler { }
 
         location /echo { return 200 "$request_method $request_uri"; }
+        location = /cookie { return 200 "sid=$cookie_sid ua=$http_user_agent xy=$http_x_y_z"; }
         location /var {
             return 200 "uri=$uri args=$args a=$arg_a host=$host method=$request_method hdr=$http_x_test";
         }
@@ -93,6 +94,11 @@ http {
         listen 127.0.0.1:%%PORT_1%%;
         server_name ~^re1;
         location / { return 200 "regex2"; }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        server_name .dot.test;
+        location / { return 200 "dot"; }
     }
     server {
         listen 127.0.0.1:%%PORT_1%%;
@@ -210,6 +216,12 @@ for my $c ([301, '/r301', 'http://example.com/new'],
     is($h->{server}, 'sluice', 'server_tokens off: Server: sluice');
 }
 
+{
+    my ($st, $h, $body) = get($p0, '/cookie', Cookie => 'a=1; sid=xyz; b=2',
+        'User-Agent' => 'UA/1', 'X-Y-Z' => 'dash');
+    is($body, 'sid=xyz ua=UA/1 xy=dash', '$cookie_NAME and $http_NAME (dashes as underscores)');
+}
+
 # ---- HEAD ----------------------------------------------------------------------
 
 {
@@ -249,6 +261,8 @@ for my $c (['exact.example.com', 'exact', 'exact name'],
            ['re12.test', 'regex', 'regex name'],
            ['re1x', 'regex2', 'regex, first match in config order'],
            ['beta.test', 'multi', 'second of several names'],
+           ['dot.test', 'dot', '.name matches the name itself'],
+           ['a.b.dot.test', 'dot', '.name matches subdomains'],
            ['first.test', 'first', 'name of the first server'],
            ['unknown.test', 'default', 'unknown host: default_server'],
            ['example.com', 'default', '*.example.com does not match example.com']) {

@@ -284,6 +284,31 @@ EOF
     $t->stop;
 }
 
+# ---- worker_rlimit_nofile, pid off ----------------------------------------------------
+
+{
+    $t->write_conf(<<'EOF');
+pid off;
+worker_processes 1;
+worker_rlimit_nofile 1234;
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%%PORT_5%%;
+        location / { return 200 "rlimit"; }
+    }
+}
+EOF
+    $t->start;
+    ok(wait_for(sub { scalar $t->worker_pids }, 5), 'worker running');
+    my ($w) = $t->worker_pids;
+    my $limits = SluiceTest::_slurp("/proc/$w/limits") // '';
+    like($limits, qr/^Max open files\s+1234\s/m,
+        'worker_rlimit_nofile 1234 applied to the worker');
+    ok(!-e $t->testdir . '/sluice.pid', 'pid off: no pid file');
+    $t->stop;
+}
+
 # ---- -c with a relative path ------------------------------------------------------------
 
 {

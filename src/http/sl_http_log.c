@@ -68,7 +68,7 @@ struct sl_http_log_main_conf {
     struct sl_array         files;      /* struct sl_http_log_file * */
 };
 
-/* http{} conf: the formats, "combined" first. */
+/* http{} conf: the formats, "combined" and "upstream" first. */
 struct sl_http_log_http_conf {
     struct sl_array         formats;    /* struct sl_http_log_fmt * */
 };
@@ -82,6 +82,16 @@ static const struct sl_str sl_http_log_combined_name = sl_string("combined");
 static const struct sl_str sl_http_log_combined = sl_string(
     "$remote_addr - $remote_user [$time_local] \"$request\" $status "
     "$body_bytes_sent \"$http_referer\" \"$http_user_agent\"");
+/*
+ * The format of the default access log (no access_log anywhere): nginx's
+ * combined plus where the request went and how long it took.
+ */
+static const struct sl_str sl_http_log_upstream_name = sl_string("upstream");
+static const struct sl_str sl_http_log_upstream = sl_string(
+    "$remote_addr - $remote_user [$time_local] \"$request\" $status "
+    "$body_bytes_sent \"$http_referer\" \"$http_user_agent\" "
+    "upstream=$upstream_addr status=$upstream_status "
+    "upstream_time=$upstream_response_time time=$request_time");
 
 /* ---- writing ------------------------------------------------------------- */
 
@@ -382,6 +392,16 @@ sl_http_log_create_http_main(struct sl_conf_ctx *cf)
     if (fmt->cv == NULL)
         return NULL;
     *slot = fmt;
+    fmt = sl_pcalloc(cf->pool, sizeof(*fmt));
+    slot = sl_array_push(&hcf->formats);
+    if (fmt == NULL || slot == NULL)
+        return NULL;
+    fmt->name = sl_http_log_upstream_name;
+    fmt->escape = SL_HTTP_LOG_ESC_DEFAULT;
+    fmt->cv = sl_http_compile_complex_value(cf, &sl_http_log_upstream);
+    if (fmt->cv == NULL)
+        return NULL;
+    *slot = fmt;
     return hcf;
 }
 
@@ -661,7 +681,7 @@ sl_http_log_merge_loc(struct sl_conf_ctx *cf, void *parent, void *child)
     hcf = cf->http_main_conf[sl_http_log_module.index];
     if (sl_http_log_add(cf, conf, &path,
                         *sl_array_at(&hcf->formats, struct sl_http_log_fmt *,
-                                     0), 0, 0) != SL_OK)
+                                     1), 0, 0) != SL_OK)
     {
         return SL_ERROR;
     }

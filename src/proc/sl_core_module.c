@@ -14,8 +14,8 @@ static int sl_core_set_path(struct sl_conf_ctx *, const struct sl_conf_cmd *, vo
 static int sl_core_set_error_log(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 static int sl_core_set_ctl(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 static int sl_core_events(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
+static int sl_core_set_connections(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 
-static const int64_t sl_core_max_conns = 1000000;
 static const int64_t sl_core_max_nofile = 1048576;
 
 static const struct sl_conf_cmd sl_core_cmds[] = {
@@ -40,9 +40,8 @@ static const struct sl_conf_cmd sl_core_cmds[] = {
       offsetof(struct sl_core_conf, worker_shutdown_timeout), NULL },
     { "events", SL_CONF_MAIN | SL_CONF_NOARGS | SL_CONF_BLOCK,
       sl_core_events, SL_CONF_LEVEL_MAIN, 0, NULL },
-    { "worker_connections", SL_CONF_EVENTS | SL_CONF_TAKE1, sl_conf_set_int,
-      SL_CONF_LEVEL_MAIN, offsetof(struct sl_core_conf, worker_connections),
-      &sl_core_max_conns },
+    { "worker_connections", SL_CONF_EVENTS | SL_CONF_TAKE1,
+      sl_core_set_connections, SL_CONF_LEVEL_MAIN, 0, NULL },
     { NULL, 0, NULL, 0, 0, NULL }
 };
 
@@ -96,10 +95,6 @@ sl_core_init_main(struct sl_conf_ctx *cf, void *conf)
         ccf->worker_shutdown_timeout = 30000;
     if (ccf->worker_connections == SL_CONF_UNSET)
         ccf->worker_connections = 4096;
-    if (ccf->worker_connections < 16) {
-        sl_conf_error(cf, "worker_connections must be at least 16");
-        return SL_ERROR;
-    }
 
     if (ccf->user == NULL) {
         ccf->user = "nobody";
@@ -281,4 +276,24 @@ sl_core_events(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     void *conf)
 {
     return sl_conf_walk(cf, cf->node->children, SL_CONF_EVENTS);
+}
+
+static int
+sl_core_set_connections(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
+    void *conf)
+{
+    struct sl_core_conf *ccf = conf;
+    struct sl_str *a = &cf->node->args[0];
+
+    /* A few slots go to upstream connections and the accept margin. */
+    if (sl_conf_parse_int(a, &ccf->worker_connections) != SL_OK
+        || ccf->worker_connections < 16
+        || ccf->worker_connections > 1000000)
+    {
+        sl_conf_error(cf, "invalid value \"%.*s\" in \"%s\" directive, it "
+                      "must be a number from 16 to 1000000", (int) a->len,
+                      a->data, cmd->name);
+        return SL_ERROR;
+    }
+    return SL_OK;
 }
