@@ -160,10 +160,6 @@ control_socket %%TESTDIR%%/ctl.sock;
 state_dir %%TESTDIR%%/state;
 error_log %%TESTDIR%%/error.log loud;
 EOF
-    ['unknown user', <<'EOF', 'user', qr/getpwnam|no such user|nosuchuser/],
-%%MAIN%%
-user nosuchuser_sluicetest;
-EOF
     ['too few worker_connections', <<'EOF', 'worker_connections', qr/at least|invalid|too/],
 %%MAIN%%
 events {
@@ -287,6 +283,21 @@ for my $c (@cases) {
     is($rc, 1, "$name: exit 1");
     check_error($err, $path, \@lines, $reason, $name);
     is($out, '', "$name: nothing on stdout") or diag($out);
+}
+
+# ---- user (only meaningful, and only checked, when started as root) -------------
+
+SKIP: {
+    skip 'not root: the user directive is ignored', 5 if $> != 0;
+    my $path = $t->write_conf(<<'EOF', name => 'err.conf');
+%%MAIN%%
+user nosuchuser_sluicetest;
+EOF
+    my ($rc, $out, $err) = $t->run_t({ conf => $path });
+    is($rc, 1, 'unknown user: exit 1');
+    check_error($err, $path, [line_of($t->conf_text($path), 'user nosuch')],
+        qr/getpwnam|no such user|nosuchuser/, 'unknown user');
+    is($out, '', 'unknown user: nothing on stdout');
 }
 
 # ---- errors in included files ----------------------------------------------------

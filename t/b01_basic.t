@@ -300,9 +300,21 @@ for my $c (['/exact', 'exact', '= exact match'],
            ['/order/a', 'order1', 'regex'],
            ['/order/b', 'order1', 'regexes in config order'],
            ['/exact?x=1', 'exact', '= match ignores the query string'],
-           ['/a.php?x=1', 'php', 'regex ignores the query string']) {
+           ['/a.php?x=1', 'php', 'regex ignores the query string'],
+           ['/%65xact', 'exact', 'percent-decoded before matching'],
+           ['/foo/../exact', 'exact', '".." resolved before matching'],
+           ['/./exact', 'exact', '"." removed before matching'],
+           ['//exact', 'exact', 'slashes merged before matching'],
+           ['/exact%3Fx', 'prefix-exact', 'decoded "?" stays in the path'],
+           ['/static%2Fa.php', 'static', 'decoded "/" in the path'],
+           ['http://localhost/exact', 'exact', 'absolute-form target']) {
     my ($path, $want, $name) = @$c;
     is(body_of($p0, $path), "200 $want", "location: $name ($path)");
+}
+
+for my $path ('/../exact', '/%2e%2e/exact', '/a/../../exact') {
+    my ($st) = get($p0, $path);
+    is($st, 400, "path above the root rejected ($path)");
 }
 
 # ---- keepalive, pipelining ----------------------------------------------------------

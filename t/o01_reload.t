@@ -288,6 +288,36 @@ ok(wait_for(sub { scalar(() = $t->all_worker_pids) == 2 }, 15),
     $c->close;
 }
 
+# ---- a crashed worker of a draining generation is not re-forked ----------------------
+
+{
+    $t->allow_log(qr/process \d+ exited on signal 9/);
+    my $c = SluiceTest::Client->new(port => $p0);
+    $c->get('/');
+    my ($st) = $c->read_response;
+    is($st, 200, 'idle keepalive connection holds a worker');
+    conf('drain2');
+    $t->signal('HUP');
+    ok(wait_for(sub { body() eq '200 drain2' }, 10), 'drain2 applied');
+    my @draining;
+    ok(wait_for(sub {
+        @draining = grep { $_->{title} =~ /is shutting down/ } $t->children;
+        scalar @draining;
+    }, 3), 'a worker of the old generation is draining ("is shutting down")');
+    if (@draining) {
+        my %before = map { $_->{pid} => 1 } $t->children;
+        kill 'KILL', $draining[0]{pid};
+        sleep 1.5;
+        my @new = grep { !$before{$_->{pid}} } $t->children;
+        is(scalar @new, 0, 'killed draining worker not replaced (no new child)')
+            or diag(join "\n", map { "$_->{pid} $_->{title}" } @new);
+        is(scalar(() = $t->worker_pids), 2, 'the current two workers remain');
+        ok(wait_for(sub { $t->error_log =~ /process $draining[0]{pid} exited on signal 9/ }, 3),
+            'its death logged');
+    }
+    $c->close;
+}
+
 # ---- listeners and worker count change with a reload ----------------------------------
 
 {

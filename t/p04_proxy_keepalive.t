@@ -221,6 +221,18 @@ for my $i (1 .. 3) {
         "pooled connection closed when reused ($i): sent twice, on a fresh connection");
 }
 
+for my $i (1 .. 3) {
+    my ($st) = get("/ka1/thenr$i?then=reset");
+    $ka1->clear;
+    my ($s, $h, $b) = get("/ka1/retryr$i");
+    is("$s " . (echo($b)->{target} // '-'), "200 /ka1/retryr$i",
+        "pooled connection reset when reused ($i): retried transparently");
+    my @r = $ka1->requests;
+    is(join(' ', map { $_->{dropped} ? 'dropped' : 'ok' } @r), 'dropped ok',
+        "pooled connection reset when reused ($i): sent twice, on a fresh connection");
+}
+
+
 {
     # a response followed by bytes the upstream should not have sent: a
     # pooled connection holding them would answer the next request with them
@@ -232,6 +244,25 @@ for my $i (1 .. 3) {
         ($st, $h, $b) = get("/ka1/after-extra$i");
         is("$st " . (echo($b)->{target} // $b), "200 /ka1/after-extra$i",
             "extra bytes after a response never answer a later request ($i)");
+    }
+    for my $q ("status=204&extra=$evil", "status=304&extra=$evil", "len=10&extra=$evil",
+        "len=10&te=chunked&extra=$evil", "status=204&extra=$evil&extra_delay=0.05",
+        "len=10&extra=$evil&extra_delay=0.05") {
+        for my $m ('GET', 'HEAD') {
+            next if $m eq 'HEAD' && $q =~ /status|chunked|delay/;
+            my $r = http("$m /ka1/x?$q HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                port => $p0);
+            ($st) = parse_response($r, head => $m eq 'HEAD');
+            my ($code) = $q =~ /status=(\d+)/;
+            is($st, $code // 200, "$m $q: answered");
+            # with a delay the bytes come while the connection is idle in
+            # the pool: wait for them (a request sent before they come
+            # cannot be told from a real answer by any proxy)
+            sleep 0.3 if $q =~ /delay/;
+            ($st, $h, $b) = get("/ka1/after-x");
+            is("$st " . (echo($b)->{target} // $b), "200 /ka1/after-x",
+                "$m $q: the bytes after it never answer a later request");
+        }
     }
 }
 

@@ -230,6 +230,18 @@ sub up {
 }
 
 {
+    # a request head near the client limits (large_client_header_buffers
+    # 4 8k): the head sent upstream is about as large
+    my $raw = http("GET /bighead HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        . join('', map { "X-Big$_: " . ($_ x 7000) . "\r\n" } 1 .. 3) . "\r\n", port => $p0);
+    my ($st, undef, $b) = parse_response($raw);
+    my $e = echo($b);
+    is($st, 200, 'request head of 21 KB: 200');
+    is(join(',', map { length(hdr($e, "X-Big$_") // '') } 1 .. 3), '7000,7000,7000',
+        'request head of 21 KB: every field forwarded whole');
+}
+
+{
     my $q = join '&', map { "h=X-R$_:%20" . ('r' x 50) } 1 .. 40;
     my ($st, $h, $b) = parse_response(http_get($p0, "/rmany?$q"));
     is($st, 200, 'many response fields: 200');

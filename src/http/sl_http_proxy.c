@@ -21,6 +21,7 @@
 #include <netinet/tcp.h>
 #include <strings.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 
 #define SL_PROXY_RELAY_SIZE     32768
@@ -65,6 +66,7 @@ struct sl_proxy_ctx {
     struct sl_conn         *uc;
     enum sl_proxy_state     state;
     int                     last_fail;      /* SL_PROXY_FT_* of last try */
+    int                     head_status;    /* this try's response status */
     sl_msec_t               try_start;
 
     /* request */
@@ -99,6 +101,7 @@ struct sl_proxy_ctx {
     struct sl_proxy_pipe    down;           /* upstream -> client */
 
     unsigned                server_active:1;/* balancer get without done */
+    unsigned                recorded:1;     /* this try is in the vars */
     unsigned                reused:1;       /* pooled connection */
     unsigned                upgrade:1;      /* client asked to upgrade */
     unsigned                upstream_keepalive:1;
@@ -136,6 +139,9 @@ static int sl_proxy_set_header(struct sl_conf_ctx *, const struct sl_conf_cmd *,
 static int sl_proxy_hide_header(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 static int sl_proxy_set_next(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 static int sl_proxy_set_temp_path(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
+static int sl_proxy_set_version(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
+static int sl_proxy_set_timeout(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
+static int sl_proxy_set_bufsize(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 
 #define SL_PROXY_CTX   (SL_CONF_HTTP | SL_CONF_SERVER | SL_CONF_LOCATION)
 
@@ -151,21 +157,23 @@ static const struct sl_conf_cmd sl_proxy_cmds[] = {
     { "proxy_request_buffering", SL_PROXY_CTX | SL_CONF_TAKE1,
       sl_conf_set_flag, SL_CONF_LEVEL_HTTP_LOC,
       offsetof(struct sl_http_proxy_conf, request_buffering), NULL },
+    { "proxy_http_version", SL_PROXY_CTX | SL_CONF_TAKE1,
+      sl_proxy_set_version, SL_CONF_LEVEL_HTTP_LOC, 0, NULL },
     { "client_body_buffer_size", SL_PROXY_CTX | SL_CONF_TAKE1,
-      sl_conf_set_size, SL_CONF_LEVEL_HTTP_LOC,
+      sl_proxy_set_bufsize, SL_CONF_LEVEL_HTTP_LOC,
       offsetof(struct sl_http_proxy_conf, body_buffer_size), NULL },
     { "client_body_temp_path", SL_PROXY_CTX | SL_CONF_TAKE1,
       sl_proxy_set_temp_path, SL_CONF_LEVEL_HTTP_LOC, 0, NULL },
-    { "proxy_buffer_size", SL_PROXY_CTX | SL_CONF_TAKE1, sl_conf_set_size,
+    { "proxy_buffer_size", SL_PROXY_CTX | SL_CONF_TAKE1, sl_proxy_set_bufsize,
       SL_CONF_LEVEL_HTTP_LOC,
       offsetof(struct sl_http_proxy_conf, buffer_size), NULL },
     { "proxy_connect_timeout", SL_PROXY_CTX | SL_CONF_TAKE1,
-      sl_conf_set_msec, SL_CONF_LEVEL_HTTP_LOC,
+      sl_proxy_set_timeout, SL_CONF_LEVEL_HTTP_LOC,
       offsetof(struct sl_http_proxy_conf, connect_timeout), NULL },
-    { "proxy_read_timeout", SL_PROXY_CTX | SL_CONF_TAKE1, sl_conf_set_msec,
+    { "proxy_read_timeout", SL_PROXY_CTX | SL_CONF_TAKE1, sl_proxy_set_timeout,
       SL_CONF_LEVEL_HTTP_LOC,
       offsetof(struct sl_http_proxy_conf, read_timeout), NULL },
-    { "proxy_send_timeout", SL_PROXY_CTX | SL_CONF_TAKE1, sl_conf_set_msec,
+    { "proxy_send_timeout", SL_PROXY_CTX | SL_CONF_TAKE1, sl_proxy_set_timeout,
       SL_CONF_LEVEL_HTTP_LOC,
       offsetof(struct sl_http_proxy_conf, send_timeout), NULL },
     { "proxy_next_upstream", SL_PROXY_CTX | SL_CONF_1MORE, sl_proxy_set_next,
@@ -196,6 +204,7 @@ sl_proxy_create_loc(struct sl_conf_ctx *cf)
     pcf->next_upstream = 0;
     pcf->next_upstream_tries = SL_CONF_UNSET;
     pcf->temp_path = SL_CONF_UNSET_PTR;
+    pcf->http_version = SL_CONF_UNSET;
     return pcf;
 }
 
@@ -224,16 +233,38 @@ sl_proxy_merge_loc(struct sl_conf_ctx *cf, void *parent, void *child)
             ? prev->temp_path
             : (ccf != NULL && ccf->state_dir != NULL ? ccf->state_dir
                                                       : "/tmp");
-    if (conf->buffer_size < 1024)
-        conf->buffer_size = 1024;
-    if (conf->body_buffer_size < 1024)
-        conf->body_buffer_size = 1024;
+    sl_conf_merge(conf->http_version, prev->http_version, 1);
+    if (conf->http_version == 0)
+        conf->request_buffering = 1;    /* no chunked bodies in HTTP/1.0 */
     return SL_OK;
 }
 
+static int sl_proxy_var_add_xff(struct sl_http_request *r, struct sl_str *v,
+    uintptr_t data);
+
+static const struct sl_http_variable sl_proxy_vars[] = {
+    { sl_string("proxy_add_x_forwarded_for"), sl_proxy_var_add_xff, 0, 0 },
+};
+
+/*
+ * Registers the module's variables before the configuration is walked, so
+ * that proxy_set_header values can use them.
+ */
+static void *
+sl_proxy_create_main(struct sl_conf_ctx *cf)
+{
+    unsigned i;
+
+    for (i = 0; i < sl_nelems(sl_proxy_vars); i++) {
+        if (sl_http_variable_add(&sl_proxy_vars[i]) != SL_OK)
+            return NULL;
+    }
+    return (void *) sl_proxy_vars;      /* no configuration of its own */
+}
+
 struct sl_module sl_http_proxy_module = {
-    "http_proxy", sl_proxy_cmds, NULL, NULL, NULL, NULL, NULL, NULL,
-    sl_proxy_create_loc, sl_proxy_merge_loc, NULL, 0
+    "http_proxy", sl_proxy_cmds, sl_proxy_create_main, NULL, NULL, NULL,
+    NULL, NULL, sl_proxy_create_loc, sl_proxy_merge_loc, NULL, 0
 };
 
 static int sl_http_proxy_handler(struct sl_http_request *r);
@@ -270,6 +301,10 @@ sl_proxy_set_pass(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     if (host.len == 0 || memchr(host.data, '$', host.len) != NULL) {
         sl_conf_error(cf, "invalid host in \"%.*s\"", (int) url->len,
                       url->data);
+        return SL_ERROR;
+    }
+    if (memchr(url->data, '$', url->len) != NULL) {
+        sl_conf_error(cf, "variables in \"proxy_pass\" are not supported");
         return SL_ERROR;
     }
     if (slash != NULL) {
@@ -314,6 +349,14 @@ sl_proxy_set_header(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     }
     if (n->args[0].len == 0) {
         sl_conf_error(cf, "empty header name");
+        return SL_ERROR;
+    }
+    if (sl_str_caseeq(&n->args[0], "content-length")
+        || sl_str_caseeq(&n->args[0], "transfer-encoding"))
+    {
+        /* The framing must match the body sluice sends. */
+        sl_conf_error(cf, "\"%.*s\" cannot be set: sluice frames the body "
+                      "itself", (int) n->args[0].len, n->args[0].data);
         return SL_ERROR;
     }
     h = sl_array_push(pcf->set_headers);
@@ -393,9 +436,68 @@ sl_proxy_set_temp_path(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     void *conf)
 {
     struct sl_http_proxy_conf *pcf = conf;
+    struct stat st;
 
     pcf->temp_path = sl_conf_full_path(cf, &cf->node->args[0]);
-    return pcf->temp_path == NULL ? SL_ERROR : SL_OK;
+    if (pcf->temp_path == NULL)
+        return SL_ERROR;
+    if (stat(pcf->temp_path, &st) == -1 || !S_ISDIR(st.st_mode)) {
+        sl_conf_error(cf, "\"%s\" is not a directory", pcf->temp_path);
+        return SL_ERROR;
+    }
+    return SL_OK;
+}
+
+static int
+sl_proxy_set_version(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
+    void *conf)
+{
+    struct sl_http_proxy_conf *pcf = conf;
+    struct sl_str *a = &cf->node->args[0];
+
+    if (sl_str_eq(a, "1.1"))
+        pcf->http_version = 1;
+    else if (sl_str_eq(a, "1.0"))
+        pcf->http_version = 0;
+    else {
+        sl_conf_error(cf, "invalid value \"%.*s\" in \"%s\" directive, it "
+                      "must be \"1.0\" or \"1.1\"", (int) a->len, a->data,
+                      cmd->name);
+        return SL_ERROR;
+    }
+    return SL_OK;
+}
+
+/* A proxy timeout must be positive: 0 would fire at once. */
+static int
+sl_proxy_set_timeout(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
+    void *conf)
+{
+    sl_msec_t *v = (sl_msec_t *) ((char *) conf + cmd->offset);
+
+    if (sl_conf_set_msec(cf, cmd, conf) != SL_OK)
+        return SL_ERROR;
+    if (*v <= 0) {
+        sl_conf_error(cf, "\"%s\" must be greater than 0", cmd->name);
+        return SL_ERROR;
+    }
+    return SL_OK;
+}
+
+/* Buffer sizes from 1k to 16m: smaller cannot hold a usual head. */
+static int
+sl_proxy_set_bufsize(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
+    void *conf)
+{
+    off_t *v = (off_t *) ((char *) conf + cmd->offset);
+
+    if (sl_conf_set_size(cf, cmd, conf) != SL_OK)
+        return SL_ERROR;
+    if (*v < 1024 || *v > 16 * 1024 * 1024) {
+        sl_conf_error(cf, "\"%s\" must be between 1k and 16m", cmd->name);
+        return SL_ERROR;
+    }
+    return SL_OK;
 }
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -405,11 +507,14 @@ sl_proxy_log(struct sl_proxy_ctx *ctx, enum sl_log_level level, int err,
     const char *what)
 {
     struct sl_http_request *r = ctx->r;
-    char client[SL_SOCKADDR_STRLEN];
+    char client[SL_SOCKADDR_STRLEN], errtext[128];
 
     sl_sockaddr_ntop(&r->c->peer.sa, client, sizeof(client), 0);
-    sl_log_error(level, err, "%s, upstream: \"%s\" in \"%.*s\", client: %s, "
-                 "request: \"%.*s\"", what,
+    errtext[0] = '\0';
+    if (err != 0)
+        snprintf(errtext, sizeof(errtext), " (%d: %s)", err, strerror(err));
+    sl_log_error(level, 0, "%s%s, upstream: \"%s\" in \"%.*s\", client: %s, "
+                 "request: \"%.*s\"", what, errtext,
                  ctx->server != NULL ? ctx->server->addr_text : "-",
                  (int) ctx->u->name.len, ctx->u->name.data, client,
                  (int) r->request_line.len, r->request_line.data);
@@ -447,8 +552,9 @@ sl_proxy_record_try(struct sl_proxy_ctx *ctx, int status)
     sl_msec_t ms;
     int n;
 
-    if (ctx->server == NULL)
+    if (ctx->server == NULL || ctx->recorded)
         return;
+    ctx->recorded = 1;
     sl_proxy_var_append(r, &r->upstream_addr, ctx->server->addr_text,
                         strlen(ctx->server->addr_text));
     n = status > 0 ? snprintf(buf, sizeof(buf), "%d", status)
@@ -464,6 +570,9 @@ sl_proxy_record_try(struct sl_proxy_ctx *ctx, int status)
 static void
 sl_proxy_release_upstream(struct sl_proxy_ctx *ctx, int failed)
 {
+    /* $upstream_* cover the whole exchange, body included (nginx). */
+    if (ctx->server_active && ctx->head_status > 0)
+        sl_proxy_record_try(ctx, ctx->head_status);
     if (ctx->uc != NULL) {
         sl_conn_close(ctx->uc);
         ctx->uc = NULL;
@@ -676,6 +785,91 @@ sl_proxy_target(struct sl_proxy_ctx *ctx, struct sl_str *t)
     return SL_OK;
 }
 
+/* Whether proxy_set_header names this header (it then replaces ours). */
+static int
+sl_proxy_is_set(struct sl_proxy_ctx *ctx, const char *name)
+{
+    struct sl_http_proxy_header *sh;
+    unsigned i;
+
+    if (ctx->pcf->set_headers == NULL)
+        return 0;
+    sh = ctx->pcf->set_headers->elts;
+    for (i = 0; i < ctx->pcf->set_headers->nelts; i++) {
+        if (sl_str_caseeq(&sh[i].name, name))
+            return 1;
+    }
+    return 0;
+}
+
+/* All the client's fields named name, joined with ", " (RFC 9110 5.3). */
+static int
+sl_proxy_joined(struct sl_http_request *r, const char *name,
+    struct sl_str *out)
+{
+    struct sl_http_head *h = r->head;
+    size_t len = 0;
+    unsigned i, n = 0;
+    char *p;
+
+    out->len = 0;
+    out->data = NULL;
+    for (i = 0; i < h->nheaders; i++) {
+        if (sl_str_caseeq(&h->headers[i].name, name)) {
+            len += h->headers[i].value.len + 2;
+            n++;
+            *out = h->headers[i].value;
+        }
+    }
+    if (n < 2)
+        return SL_OK;
+    p = sl_pnalloc(r->pool, len);
+    if (p == NULL)
+        return SL_ERROR;
+    out->data = p;
+    for (i = 0; i < h->nheaders; i++) {
+        if (!sl_str_caseeq(&h->headers[i].name, name))
+            continue;
+        if (p != out->data) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+        memcpy(p, h->headers[i].value.data, h->headers[i].value.len);
+        p += h->headers[i].value.len;
+    }
+    out->len = (size_t) (p - out->data);
+    return SL_OK;
+}
+
+/* $proxy_add_x_forwarded_for: the client's X-Forwarded-For plus its address. */
+static int
+sl_proxy_var_add_xff(struct sl_http_request *r, struct sl_str *v,
+    uintptr_t data)
+{
+    char client[SL_SOCKADDR_STRLEN];
+    struct sl_str xff;
+    size_t cl;
+    char *p;
+
+    (void) data;
+    cl = sl_sockaddr_ntop(&r->c->peer.sa, client, sizeof(client), 0);
+    if (sl_proxy_joined(r, "x-forwarded-for", &xff) != SL_OK)
+        return SL_ERROR;
+    p = sl_pnalloc(r->pool, xff.len + cl + 2);
+    if (p == NULL)
+        return SL_ERROR;
+    v->data = p;
+    if (xff.len) {
+        memcpy(p, xff.data, xff.len);
+        p += xff.len;
+        *p++ = ',';
+        *p++ = ' ';
+    }
+    memcpy(p, client, cl);
+    v->len = (size_t) (p + cl - v->data);
+    return SL_OK;
+}
+
 static int
 sl_proxy_build_request(struct sl_proxy_ctx *ctx)
 {
@@ -683,34 +877,25 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
     struct sl_http_head *h = r->head;
     struct sl_http_proxy_header *sh;
     struct sl_str target, v, xff, via, rid, host;
-    char client[SL_SOCKADDR_STRLEN];
     struct sl_str *vals = NULL;
     unsigned i, nset = 0;
     size_t len;
     char *p, *last;
-    int have_host = 0;
 
-    if (sl_proxy_target(ctx, &target) != SL_OK)
+    if (sl_proxy_target(ctx, &target) != SL_OK
+        || sl_proxy_var_add_xff(r, &xff, 0) != SL_OK
+        || sl_proxy_joined(r, "via", &via) != SL_OK
+        || sl_proxy_joined(r, "x-request-id", &rid) != SL_OK)
+    {
         return SL_ERROR;
-    sl_sockaddr_ntop(&r->c->peer.sa, client, sizeof(client), 0);
-    xff.len = 0;
-    via.len = 0;
-    rid.len = 0;
-    xff.data = via.data = rid.data = NULL;
+    }
     host.len = 0;
     host.data = NULL;
-    len = h->method_name.len + target.len + 64 + strlen(client) * 2;
-    for (i = 0; i < h->nheaders; i++) {
-        len += h->headers[i].name.len + h->headers[i].value.len + 4;
-        if (sl_str_caseeq(&h->headers[i].name, "x-forwarded-for"))
-            xff = h->headers[i].value;
-        else if (sl_str_caseeq(&h->headers[i].name, "via"))
-            via = h->headers[i].value;
-        else if (sl_str_caseeq(&h->headers[i].name, "x-request-id"))
-            rid = h->headers[i].value;
-    }
     if (h->h_host >= 0)
         host = h->headers[h->h_host].value;
+    len = h->method_name.len + target.len + 64;
+    for (i = 0; i < h->nheaders; i++)
+        len += h->headers[i].name.len + h->headers[i].value.len + 4;
     if (rid.len == 0) {
         sl_http_var_get_pt get;
         uintptr_t data;
@@ -730,11 +915,10 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
             if (sl_http_complex_value(r, sh[i].value, &vals[i]) != SL_OK)
                 return SL_ERROR;
             len += sh[i].name.len + vals[i].len + 4;
-            if (sl_str_caseeq(&sh[i].name, "host"))
-                have_host = 1;
         }
     }
-    len += xff.len + via.len + rid.len + host.len * 2 + 256;
+    len += xff.len + via.len + rid.len + host.len * 2 + ctx->u->name.len
+           + 256;
     if (ctx->upgrade)
         len += h->headers[h->h_upgrade].value.len + 64;
 
@@ -743,10 +927,15 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
         return SL_ERROR;
     p = ctx->req_head->last;
     last = ctx->req_head->end;
-    p = sl_snprintf(p, last, "%.*s %.*s HTTP/1.1\r\n",
+    p = sl_snprintf(p, last, "%.*s %.*s HTTP/1.%d\r\n",
                     (int) h->method_name.len, h->method_name.data,
-                    (int) target.len, target.data);
-    if (!have_host) {
+                    (int) target.len, target.data, ctx->pcf->http_version);
+    /*
+     * Fields sluice generates give way to proxy_set_header of the same
+     * name (whose empty value removes them), so nginx configurations that
+     * set them explicitly send each once.
+     */
+    if (!sl_proxy_is_set(ctx, "host")) {
         if (host.len)
             p = sl_snprintf(p, last, "Host: %.*s\r\n", (int) host.len,
                             host.data);
@@ -762,21 +951,22 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
                         (int) h->headers[i].value.len,
                         h->headers[i].value.data);
     }
-    if (xff.len)
-        p = sl_snprintf(p, last, "X-Forwarded-For: %.*s, %s\r\n",
-                        (int) xff.len, xff.data, client);
-    else
-        p = sl_snprintf(p, last, "X-Forwarded-For: %s\r\n", client);
-    p = sl_snprintf(p, last, "X-Forwarded-Proto: http\r\n");
-    if (host.len)
+    if (!sl_proxy_is_set(ctx, "x-forwarded-for"))
+        p = sl_snprintf(p, last, "X-Forwarded-For: %.*s\r\n", (int) xff.len,
+                        xff.data);
+    if (!sl_proxy_is_set(ctx, "x-forwarded-proto"))
+        p = sl_snprintf(p, last, "X-Forwarded-Proto: http\r\n");
+    if (host.len && !sl_proxy_is_set(ctx, "x-forwarded-host"))
         p = sl_snprintf(p, last, "X-Forwarded-Host: %.*s\r\n",
                         (int) host.len, host.data);
-    if (via.len)
-        p = sl_snprintf(p, last, "Via: %.*s, 1.%d sluice\r\n", (int) via.len,
-                        via.data, h->http_minor);
-    else
-        p = sl_snprintf(p, last, "Via: 1.%d sluice\r\n", h->http_minor);
-    if (rid.len)
+    if (!sl_proxy_is_set(ctx, "via")) {
+        if (via.len)
+            p = sl_snprintf(p, last, "Via: %.*s, 1.%d sluice\r\n",
+                            (int) via.len, via.data, h->http_minor);
+        else
+            p = sl_snprintf(p, last, "Via: 1.%d sluice\r\n", h->http_minor);
+    }
+    if (rid.len && !sl_proxy_is_set(ctx, "x-request-id"))
         p = sl_snprintf(p, last, "X-Request-ID: %.*s\r\n", (int) rid.len,
                         rid.data);
     for (i = 0; i < nset; i++) {
@@ -786,6 +976,7 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
         p = sl_snprintf(p, last, "%.*s: %.*s\r\n", (int) sh[i].name.len,
                         sh[i].name.data, (int) vals[i].len, vals[i].data);
     }
+    /* The framing is sluice's own: never taken from proxy_set_header. */
     if (ctx->stream_body && h->chunked)
         p = sl_snprintf(p, last, "Transfer-Encoding: chunked\r\n");
     else if (ctx->stream_body)
@@ -796,9 +987,14 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
                         (long long) ctx->body_len);
     if (ctx->upgrade) {
         v = h->headers[h->h_upgrade].value;
-        p = sl_snprintf(p, last, "Upgrade: %.*s\r\nConnection: upgrade\r\n",
-                        (int) v.len, v.data);
-    } else if (ctx->u->keepalive == 0) {
+        if (!sl_proxy_is_set(ctx, "upgrade"))
+            p = sl_snprintf(p, last, "Upgrade: %.*s\r\n", (int) v.len,
+                            v.data);
+        if (!sl_proxy_is_set(ctx, "connection"))
+            p = sl_snprintf(p, last, "Connection: upgrade\r\n");
+    } else if ((ctx->u->keepalive == 0 || ctx->pcf->http_version == 0)
+               && !sl_proxy_is_set(ctx, "connection"))
+    {
         p = sl_snprintf(p, last, "Connection: close\r\n");
     }
     p = sl_snprintf(p, last, "\r\n");
@@ -1252,6 +1448,11 @@ sl_proxy_open(struct sl_proxy_ctx *ctx, int allow_pooled)
     (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     uc = sl_conn_get(fd);
     if (uc == NULL) {
+        /* Close an idle client connection to make room, as accept does. */
+        sl_conn_drain(1);
+        uc = sl_conn_get(fd);
+    }
+    if (uc == NULL) {
         close(fd);
         sl_log_error(SL_LOG_ALERT, 0, "%u worker_connections are not enough "
                      "for an upstream connection", sl_conn_active_count());
@@ -1309,6 +1510,8 @@ sl_proxy_connect(struct sl_proxy_ctx *ctx)
     }
     ctx->server = s;
     ctx->server_active = 1;
+    ctx->recorded = 0;
+    ctx->head_status = 0;
     ctx->tries++;
     ctx->try_start = sl_current_msec;
     sl_proxy_open(ctx, 1);
@@ -1369,6 +1572,19 @@ sl_proxy_fail(struct sl_proxy_ctx *ctx, int ft, int err, const char *what)
  * says nothing about the server, so the request goes again on a new
  * connection to the same server.
  */
+static int
+sl_proxy_stale_retry_ok(struct sl_proxy_ctx *ctx)
+{
+    /*
+     * Only a pooled connection, only before any response byte, never with
+     * a streamed body (it cannot be sent again) and, once the request went
+     * out, only for a method that may be repeated (RFC 9112 9.3.1).
+     */
+    return ctx->reused && ctx->rlen == 0 && ctx->body_streamed == 0
+           && (ctx->req_bytes_sent == 0
+               || sl_proxy_idempotent(ctx->r->head->method));
+}
+
 static void
 sl_proxy_retry_fresh(struct sl_proxy_ctx *ctx)
 {
@@ -1417,7 +1633,7 @@ sl_proxy_send_request(struct sl_proxy_ctx *ctx)
             }
             if (errno == EINTR)
                 continue;
-            if (ctx->reused && ctx->req_bytes_sent == 0) {
+            if (sl_proxy_stale_retry_ok(ctx)) {
                 sl_proxy_retry_fresh(ctx);
                 return;
             }
@@ -1724,7 +1940,7 @@ sl_proxy_read_head(struct sl_proxy_ctx *ctx)
             }
             if (errno == EINTR)
                 continue;
-            if (ctx->reused && ctx->rlen == 0) {
+            if (sl_proxy_stale_retry_ok(ctx)) {
                 sl_proxy_retry_fresh(ctx);
                 return;
             }
@@ -1733,7 +1949,7 @@ sl_proxy_read_head(struct sl_proxy_ctx *ctx)
             return;
         }
         if (n == 0) {
-            if (ctx->reused && ctx->rlen == 0) {
+            if (sl_proxy_stale_retry_ok(ctx)) {
                 sl_proxy_retry_fresh(ctx);
                 return;
             }
@@ -1755,8 +1971,14 @@ sl_proxy_read_head(struct sl_proxy_ctx *ctx)
                           "response header from upstream");
             return;
         }
-        if (rh->status == 101 && ctx->upgrade) {
-            sl_proxy_start_tunnel(ctx, len);
+        if (rh->status == 101) {
+            if (ctx->upgrade) {
+                sl_proxy_start_tunnel(ctx, len);
+                return;
+            }
+            sl_proxy_fail(ctx, SL_PROXY_FT_INVALID_HEADER, 0,
+                          "upstream sent 101 to a request without Upgrade "
+                          "while reading response header from upstream");
             return;
         }
         if (rh->status < 200) {
@@ -1770,6 +1992,7 @@ sl_proxy_read_head(struct sl_proxy_ctx *ctx)
         }
         ft = sl_proxy_status_ft(rh->status);
         if (ft != 0 && (ctx->pcf->next_upstream & ft)
+            && ctx->tried.count < ctx->u->servers.nelts
             && sl_proxy_can_retry(ctx, ft))
         {
             sl_proxy_record_try(ctx, rh->status);
@@ -1823,11 +2046,11 @@ sl_proxy_start_relay(struct sl_proxy_ctx *ctx, size_t head_len)
     struct sl_http_head *rh = ctx->rh;
     int64_t announce = -1;
 
-    sl_proxy_record_try(ctx, rh->status);
-    if (ctx->server_active) {
-        ctx->server_active = 0;
-        ctx->u->balancer->done(ctx->u, ctx->server, 0);
-    }
+    /*
+     * The server stays counted (max_conns, least_conn) until its body has
+     * been relayed; the try is recorded when the connection is released.
+     */
+    ctx->head_status = rh->status;
     if (r->head_method || rh->status == 204 || rh->status == 304) {
         ctx->mode = SL_PROXY_BODY_NONE;
         /* HEAD keeps the length the body would have. */
@@ -1975,6 +2198,11 @@ sl_proxy_finish(struct sl_proxy_ctx *ctx)
     struct sl_conn *uc = ctx->uc;
 
     ctx->state = SL_PROXY_DONE;
+    if (ctx->server_active) {
+        sl_proxy_record_try(ctx, ctx->head_status);
+        ctx->server_active = 0;
+        ctx->u->balancer->done(ctx->u, ctx->server, 0);
+    }
     if (uc != NULL) {
         ctx->uc = NULL;
         if (ctx->upstream_keepalive && !ctx->extra_bytes && !uc->read.eof)
@@ -2078,11 +2306,7 @@ sl_proxy_start_tunnel(struct sl_proxy_ctx *ctx, size_t head_len)
     struct sl_http_request *r = ctx->r;
     struct sl_http_conn *hc = r->hc;
 
-    sl_proxy_record_try(ctx, 101);
-    if (ctx->server_active) {
-        ctx->server_active = 0;
-        ctx->u->balancer->done(ctx->u, ctx->server, 0);
-    }
+    ctx->head_status = 101;
     r->keepalive = 0;
     r->upgrade_out = 1;
     if (sl_proxy_client_head(ctx, -1) != SL_OK) {

@@ -44,6 +44,7 @@ struct sl_http_proxy_conf {
     int                     next_upstream;     /* SL_PROXY_FT_* */
     int64_t                 next_upstream_tries;
     char                   *temp_path;         /* client_body_temp_path */
+    int                     http_version;      /* minor: 1 (default) or 0 */
 };
 
 extern struct sl_module sl_http_proxy_module;

@@ -329,10 +329,20 @@ sl_master_prepare_dirs(struct sl_cycle *cycle)
 {
     struct sl_core_conf *ccf = cycle->core;
 
-    if (ccf->state_dir != NULL && mkdir(ccf->state_dir, 0750) == 0
-        && geteuid() == 0)
+    /*
+     * Workers write request-body temporary files here: it must belong to
+     * their user even when it existed before.
+     */
+    if (ccf->state_dir == NULL)
+        return;
+    if (mkdir(ccf->state_dir, 0750) == -1 && errno != EEXIST)
+        sl_log_error(SL_LOG_WARN, errno, "mkdir() \"%s\" failed",
+                     ccf->state_dir);
+    if (geteuid() == 0 && ccf->uid != 0
+        && chown(ccf->state_dir, ccf->uid, ccf->gid) == -1)
     {
-        (void) chown(ccf->state_dir, ccf->uid, ccf->gid);
+        sl_log_error(SL_LOG_WARN, errno, "chown() \"%s\" failed",
+                     ccf->state_dir);
     }
 }
 
@@ -350,10 +360,13 @@ sl_master_raise_nofile(struct sl_cycle *cycle)
         want = rl.rlim_max;
     if (want > rl.rlim_max && geteuid() != 0)
         want = rl.rlim_max;
-    if (want == rl.rlim_cur)
+    if (want == rl.rlim_cur && cycle->core->rlimit_nofile <= 0)
         return;
     rl.rlim_cur = want;
-    if (want > rl.rlim_max)
+    /* As nginx: a configured limit sets the hard limit too (root only). */
+    if (cycle->core->rlimit_nofile > 0 && geteuid() == 0)
+        rl.rlim_max = want;
+    else if (want > rl.rlim_max)
         rl.rlim_max = want;
     if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
         sl_log_error(SL_LOG_WARN, errno, "setrlimit(RLIMIT_NOFILE, %lu) "

@@ -299,6 +299,7 @@ sub run_cmd {
             }
         }
         if (defined $o{cwd}) { chdir $o{cwd} or POSIX::_exit(126); }
+        $SIG{PIPE} = 'DEFAULT';
         { exec { $argv->[0] } @$argv; }
         print STDERR "exec $argv->[0]: $!\n";
         POSIX::_exit(127);
@@ -381,6 +382,9 @@ sub start {
         open STDOUT, '>>', $log or POSIX::_exit(126);
         open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
         if (defined $o{cwd}) { chdir $o{cwd} or POSIX::_exit(126); }
+        # An ignored SIGPIPE would be inherited through exec and hide a
+        # daemon that forgets to ignore it.
+        $SIG{PIPE} = 'DEFAULT';
         my $arg = $o{conf_arg} // $conf;
         { exec { $self->{bin} } $self->{bin}, '-f', '-c', $arg; }
         print STDERR "exec $self->{bin}: $!\n";

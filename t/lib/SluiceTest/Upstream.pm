@@ -41,11 +41,14 @@ package SluiceTest::Upstream;
 #   slow=N:SEC     write the body N bytes at a time, SEC between writes
 #   stall=N:SEC    after N body bytes, wait SEC seconds (then go on)
 #   interim=100,103  interim responses sent before the final one
-#   attach=TEXT    bytes written after the head of a 204/304/HEAD answer
-#                  (a broken upstream; they must never reach the client)
+#   attach=TEXT    bytes written after the head of a 204/304/HEAD answer,
+#                  then close (a broken upstream; they must never reach the
+#                  client); in the same write unless attach_delay=SEC
 #   weird=KIND     valid but unusual head, body "ok": no_reason, lower,
 #                  nospace, tabs, chunked_uc, hex_uc, same_cl, empty_val
-#   extra=TEXT     bytes written after a complete body (a broken upstream)
+#   extra=TEXT     bytes written after a complete response, the connection
+#                  kept open (a broken upstream); in the same write as the
+#                  end of the response unless extra_delay=SEC
 #   noread=SEC     wait SEC after the request head before reading the body
 #   action=close   read the request, close without answering
 #   action=reset   read the request, reset the connection (RST)
@@ -57,7 +60,7 @@ package SluiceTest::Upstream;
 #   conn=close     "Connection: close" and close after the answer
 #   linger=SEC     close the connection when idle SEC after this answer
 #   then=close     the NEXT request on this connection is read and the
-#                  connection closed without answering it
+#                  connection closed without answering it (then=reset: reset)
 #   upgrade=0      answer a request with an Upgrade header normally;
 #                  otherwise such a request gets "101 Switching Protocols"
 #                  and the connection echoes bytes back (greet=TEXT is sent
@@ -522,12 +525,14 @@ sub _conn {
         if ($drop_next) {
             $rec->{dropped} = 1;
             $self->_record($rec);
+            setsockopt($sock, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0))
+                if $drop_next eq 'reset';
             last;
         }
         $self->_record($rec);
         my $keep = $self->_respond($c, $rec, $p);
         last unless $keep;
-        $drop_next = 1 if ($p->{then} // '') eq 'close';
+        $drop_next = $p->{then} if ($p->{then} // '') =~ /^(?:close|reset)\z/;
         $idle = $p->{linger} if defined $p->{linger};
     }
     close $sock;
@@ -626,13 +631,34 @@ sub _respond {
         @hdr = grep { !/^\Q$n\E:/i } @hdr if $n =~ /^(?:server|date)\z/i;
         push @hdr, "$n: " . ($v // '');
     }
-    return 0 unless _write($c, join("\r\n", @hdr) . "\r\n\r\n");
+    # Output is held and written in as few writes as possible, so that
+    # bytes after the response (extra, attach) arrive together with its
+    # end unless a delay is asked for.
+    my $out = join("\r\n", @hdr) . "\r\n\r\n";
+    my $flush = sub {
+        my $ok = _write($c, $out);
+        $out = '';
+        return $ok;
+    };
+    my $after = sub {
+        my ($bytes, $delay) = @_;
+        if ($delay) {
+            return 0 unless $flush->();
+            sleep $delay;
+        }
+        $out .= $bytes;
+        return $flush->();
+    };
 
     if ($nobody) {
         if (defined $p->{attach}) {
-            _write($c, $p->{attach});
+            $after->($p->{attach}, $p->{attach_delay});
             return 0;
         }
+        if (defined $p->{extra}) {
+            return 0 unless $after->($p->{extra}, $p->{extra_delay});
+        }
+        return 0 unless $flush->();
         return !$close;
     }
 
@@ -663,25 +689,35 @@ sub _respond {
         $want = length $pending if $want > length $pending;
         my $piece = substr($pending, 0, $want, '');
         $sha->add($piece);
-        my $out = $te eq 'chunked'
+        $out .= $te eq 'chunked'
             ? sprintf('%x', length $piece)
                 . ($p->{ext} ? ';ext=1;q="a b"' : '') . "\r\n$piece\r\n"
             : $piece;
-        return 0 unless _write($c, $out);
         $sent += length $piece;
+        my $pause = (defined $stall_n && !$stalled && $sent >= $stall_n)
+            || ($slow_n && $sent < $total);
+        if ($pause || length $out >= 262144) {
+            return 0 unless $flush->();
+        }
         if (defined $stall_n && !$stalled && $sent >= $stall_n) {
             $stalled = 1;
             sleep $stall_s;
         }
         sleep $slow_s if $slow_n && $sent < $total;
     }
-    return 0 if $total < $blen;
+    if ($total < $blen) {
+        $flush->();
+        return 0;
+    }
     if ($te eq 'chunked') {
         my $tr = $p->{trailers}
             ? 'X-Checksum: ' . $sha->hexdigest . "\r\n" : '';
-        return 0 unless _write($c, "0\r\n$tr\r\n");
+        $out .= "0\r\n$tr\r\n";
     }
-    _write($c, $p->{extra}) if defined $p->{extra};
+    if (defined $p->{extra}) {
+        return 0 unless $after->($p->{extra}, $p->{extra_delay});
+    }
+    return 0 unless $flush->();
     return 0 if $te eq 'close' || $close;
     return 1;
 }
