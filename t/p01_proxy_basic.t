@@ -36,6 +36,7 @@ http {
         location /api/ { proxy_pass http://up/v1/; }
         location /short/ { proxy_pass http://up/; }
         location /noslash { proxy_pass http://up/v9; }
+        location /longer/ { proxy_pass http://up/%%LONG%%/; }
         location /direct/ { proxy_pass http://127.0.0.1:%%PORT_6%%; }
         location /directuri/ { proxy_pass http://127.0.0.1:%%PORT_6%%/other/; }
         location ~ \.rx$ { proxy_pass http://up; }
@@ -47,6 +48,13 @@ http {
     }
 }
 EOF
+
+my $long = 'p' x 3000;
+{
+    my $text = $t->conf_text;
+    $text =~ s/%%LONG%%/$long/;
+    $t->write_conf($text, raw => 1);
+}
 
 my $ua = SluiceTest::Upstream->new($t, port => $t->port(5), name => 'a');
 my $ub = SluiceTest::Upstream->new($t, port => $t->port(6), name => 'b');
@@ -215,6 +223,9 @@ for my $case (
     ['/api/%41b', '/v1/Ab', 'needlessly escaped letter: decoded or kept',
         '/v1/%41b'],
     ['/noslash/x', '/v9/x', 'location and URI without trailing slash'],
+    ['/api/x?a=%20b&c=d/e&f=%3F', '/v1/x?a=%20b&c=d/e&f=%3F', 'args kept byte for byte'],
+    ['/longer/' . ('q' x 6000) . '?z=1', "/$long/" . ('q' x 6000) . '?z=1',
+        'replacement making a 9 KB request line'],
     ['/noslashy', '/v9y', 'location without slash matching a longer name'],
     ['/api/./x/../y', '/v1/y', 'dot segments normalised first'],
     ['/short/deep/path', '/deep/path', 'replaced by /'],

@@ -37,6 +37,10 @@ http {
         listen 127.0.0.1:%%PORT_0%%;
         location / { proxy_pass http://up; }
         location /ret { return 200 "ret"; }
+        location /cbt/ {
+            client_body_timeout 1s;
+            proxy_pass http://up;
+        }
         location /small/ {
             client_max_body_size 1k;
             proxy_pass http://up;
@@ -227,6 +231,30 @@ for my $n (0, 1, 100 * 1024, 5 * 1048576) {
     is($u->nrequests, $n0, 'body above client_max_body_size: not sent upstream');
 }
 
+{
+    # bodies that never arrive whole are not sent upstream at all
+    my $n0 = $u->nrequests;
+    my $r = http_ex(["POST /cbt/stall HTTP/1.1\r\nHost: localhost\r\n"
+        . "Content-Length: 100000\r\n\r\n" . ('s' x 50000)], port => $p0, timeout => 5);
+    my ($st) = parse_response($r->{raw});
+    is($st, 408, 'client stalls in the body (client_body_timeout 1s): 408');
+    ok($r->{elapsed} < 3.5, sprintf('client stalls: answered in %.2fs', $r->{elapsed}));
+
+    $r = http_ex("POST /badchunk HTTP/1.1\r\nHost: localhost\r\n"
+        . "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nxx\r\n0\r\n\r\n",
+        port => $p0);
+    ($st) = parse_response($r->{raw});
+    is($st, 400, 'invalid chunked request body: 400');
+
+    my $c = SluiceTest::Client->new(port => $p0);
+    $c->send("POST /gone HTTP/1.1\r\nHost: localhost\r\nContent-Length: 200000\r\n\r\n"
+        . ('g' x 100000));
+    Time::HiRes::sleep(0.3);
+    $c->close;
+    Time::HiRes::sleep(0.3);
+    is($u->nrequests, $n0, 'stalled, invalid or abandoned bodies: nothing sent upstream');
+}
+
 # ---- Expect: 100-continue ----------------------------------------------------------------
 
 {
@@ -247,6 +275,24 @@ for my $n (0, 1, 100 * 1024, 5 * 1048576) {
     is($e->{body_sha}, bsha($n, 9), 'Expect: 100-continue: body at the upstream');
     is(hdr($e, 'Expect'), undef, 'Expect: not forwarded');
     $c->close;
+}
+
+{
+    my $n0 = $u->nrequests;
+    my $c = SluiceTest::Client->new(port => $p0);
+    $c->send("POST /small/expect HTTP/1.1\r\nHost: localhost\r\n"
+        . "Content-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+    my ($st) = $c->read_response(timeout => 3);
+    is($st, 413, 'Expect: 100-continue with a body above client_max_body_size: 413, no 100');
+    $c->close;
+
+    my $r = http("POST /expect10 HTTP/1.0\r\nHost: localhost\r\n"
+        . "Content-Length: 5\r\nExpect: 100-continue\r\n\r\nhello", port => $p0);
+    my @resp = parse_responses($r);
+    is(join(' ', map { $_->[0] } @resp), '200',
+        'Expect: 100-continue from an HTTP/1.0 client: no 100, just the answer');
+    is(echo($resp[0][2])->{body_sha}, sha('hello'), 'HTTP/1.0 with Expect: body forwarded');
+    is($u->nrequests, $n0 + 1, 'the 413 was not sent upstream');
 }
 
 # ---- no body: HEAD, 204, 304; interim responses -----------------------------------------

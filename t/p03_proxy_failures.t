@@ -52,6 +52,11 @@ http {
     upstream mc        { server 127.0.0.1:%%PORT_5%% max_conns=1; }
     upstream badg      { server 127.0.0.1:%%PORT_5%% max_fails=0; }
     upstream nr        { server 127.0.0.1:%%PORT_3%% max_fails=0; }
+    upstream n404      { server 127.0.0.1:%%PORT_5%%; server 127.0.0.1:%%PORT_6%%; }
+    upstream nonidem   { server 127.0.0.1:%%PORT_7%% weight=5; server 127.0.0.1:%%PORT_6%%; }
+    upstream three     { server 127.0.0.1:%%PORT_1%% weight=5 max_fails=0;
+                         server 127.0.0.1:%%PORT_2%% weight=5 max_fails=0;
+                         server 127.0.0.1:%%PORT_5%%; }
 
     server {
         listen 127.0.0.1:%%PORT_0%%;
@@ -75,6 +80,22 @@ http {
             proxy_pass http://n503;
         }
         location /p503/ { proxy_pass http://p503; }
+        location /n404/ {
+            proxy_next_upstream error http_404;
+            proxy_pass http://n404;
+        }
+        location /nonidem/ {
+            proxy_next_upstream error timeout non_idempotent;
+            proxy_pass http://nonidem;
+        }
+        location /tries2/ {
+            proxy_next_upstream_tries 2;
+            proxy_pass http://three;
+        }
+        location /tries0/ {
+            proxy_next_upstream_tries 0;
+            proxy_pass http://three0;
+        }
         location /tmo/ { proxy_pass http://tmo; }
         location /timeout/ { proxy_pass http://badg; }
         location /mf/ { proxy_pass http://mf; }
@@ -240,7 +261,7 @@ sub errlog { $t->error_log }
 # ---- malformed, cut-off and reset answers ---------------------------------------------------
 
 for my $kind (qw(bare_lf bare_lf_hdr cl_te two_cl space_colon bad_status
-    no_status obs_fold huge_header bad_cl nul)) {
+    no_status obs_fold huge_header bad_cl nul cl_overflow cl_negative te_unknown)) {
     my ($st, $h, $b) = get("/bad/x?bad=$kind");
     is($st, 502, "malformed upstream response ($kind): 502");
     ok(!exists $h->{'x-upstream'}, "malformed upstream response ($kind): none of it passed");
@@ -272,6 +293,22 @@ for my $case (['action=reset', 'reset without an answer'],
     $r = http_ex("GET /bad/t?len=100000&action=truncate&te=chunked HTTP/1.1\r\n"
         . "Host: localhost\r\nConnection: close\r\n\r\n", port => $p0);
     unlike($r->{raw}, qr/\r\n0\r\n\r\n\z/, 'chunked body cut short: no last chunk sent');
+
+    for my $kind (qw(chunk_hex chunk_huge chunk_crlf)) {
+        my $c = SluiceTest::Client->new(port => $p0);
+        $c->get("/bad/ch?bad=$kind");
+        my $closed = $c->wait_closed(3);
+        my $raw = $c->pending;
+        my ($s) = parse_response($raw);
+        ok($closed, "broken chunked body ($kind): client connection closed");
+        ok($raw eq '' || ($s // '') eq '502' || (($s // '') eq '200'
+            && $raw !~ /\r\n0\r\n\r\n\z/ && $raw !~ /abc/),
+            "broken chunked body ($kind): 502, an incomplete 200 or nothing");
+        $c->close;
+    }
+    ($st, $h, $b) = get('/bad/z2?len=10');
+    is("$st $b", '200 ' . SluiceTest::Upstream::body_bytes(10),
+        'broken chunked bodies: the worker goes on');
 }
 
 # ---- retries -------------------------------------------------------------------------------------
@@ -327,6 +364,35 @@ for my $case (['action=reset', 'reset without an answer'],
     is("$st " . ($h->{'x-upstream'} // '-'), '503 u503',
         'default proxy_next_upstream: upstream 503 passed to the client');
     is(echo($b)->{target}, '/p503/x', 'default proxy_next_upstream: with its body');
+}
+
+{
+    $good->clear;
+    $good2->clear;
+    my ($st, $h, $b) = get('/n404/x?status=404');
+    is("$st " . (echo($b)->{target} // '-'), '404 /n404/x?status=404',
+        'proxy_next_upstream http_404, both servers 404: the last 404 passed');
+    is($good->nrequests + $good2->nrequests, 2, 'http_404: both servers asked');
+
+    $closer->clear;
+    $good2->clear;
+    my $body = 'non-idempotent body';
+    ($st, $h, $b) = post('/nonidem/p', $body);
+    my $e = echo($b);
+    is("$st " . ($e->{server} // '-') . ' ' . ($e->{body_sha} // '-'), "200 good2 " . sha($body),
+        'proxy_next_upstream non_idempotent: POST retried after being sent');
+    is($closer->nrequests, 1, 'non_idempotent: the first server got it');
+
+    my @r;
+    for my $i (1 .. 2) {
+        ($st, $h, $b) = get("/tries2/$i");
+        push @r, $st;
+    }
+    ($st, $h, $b) = get('/tries0/x');
+    is("$st " . (echo($b)->{server} // '-'), '200 good',
+        'proxy_next_upstream_tries 0, two dead servers first: the third answers');
+    ok(grep({ $_ eq '502' } @r), 'proxy_next_upstream_tries 2, two dead servers first: 502 ('
+        . "@r)");
 }
 
 # ---- max_fails, fail_timeout ------------------------------------------------------------------------
@@ -417,6 +483,10 @@ $_->stop for $good, $good2, $closer, $u503, $slow, $late, $noread;
         'access log: timeout: 504 and the response time');
     like($log, qr{^/bk/1 200 "\Q$ga\E" "200" "\d+\.\d{3}"$}m,
         'access log: success');
+    like($log, qr{^/n404/x\?status=404 404 "127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+" "404, 404" "\d+\.\d{3}, \d+\.\d{3}"$}m,
+        'access log: two tries with 404');
+    like($log, qr{^/tries0/x 200 "\Q$d1\E, \Q$d2\E, \Q$ga\E" "502, 502, 200" }m,
+        'access log: three tries');
 }
 
 done_testing;

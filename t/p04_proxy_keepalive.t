@@ -210,6 +210,19 @@ sub run {
         'connection closed by the upstream while pooled: next request answered');
 }
 
+{
+    # the same for a POST: the close is known before anything is sent
+    my ($st) = get('/ka1/linger2?linger=0.2');
+    sleep 0.6;
+    my ($s, $h, $b) = parse_response(http("POST /ka1/post-after-linger HTTP/1.1\r\n"
+        . "Host: localhost\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
+        port => $p0));
+    my $e = echo($b);
+    is(($s // '-') . ' ' . ($e->{target} // '-') . ' ' . ($e->{body_len} // '-'),
+        '200 /ka1/post-after-linger 5',
+        'POST after the upstream closed the pooled connection: answered');
+}
+
 for my $i (1 .. 3) {
     my ($st) = get("/ka1/then$i?then=close");
     $ka1->clear;
@@ -230,6 +243,26 @@ for my $i (1 .. 3) {
     my @r = $ka1->requests;
     is(join(' ', map { $_->{dropped} ? 'dropped' : 'ok' } @r), 'dropped ok',
         "pooled connection reset when reused ($i): sent twice, on a fresh connection");
+}
+
+{
+    # After a complete 204 the upstream sends junk and closes, 10 ms later,
+    # while the connection is idle in the pool: it must not be used again.
+    # (A request written before the junk comes would read it as its answer:
+    # no proxy can tell, so the client waits 50 ms here.)
+    my @got;
+    for my $i (1 .. 3) {
+        my $c = SluiceTest::Client->new(port => $p0);
+        $c->get('/ka1/junk?status=204&attach=JUNK&attach_delay=0.01');
+        my ($st) = $c->read_response;
+        sleep 0.05;
+        $c->get("/ka1/after-junk$i");
+        my ($s2, $h2, $b2) = $c->read_response;
+        push @got, ($st // '-') . ' ' . ($s2 // '-') . ' ' . (echo($b2)->{target} // '-');
+        $c->close;
+    }
+    is(join(' | ', @got), join(' | ', map { "204 200 /ka1/after-junk$_" } 1 .. 3),
+        'junk and a close on an idle pooled connection: it is dropped, the next GET answered');
 }
 
 

@@ -45,6 +45,10 @@ http {
             proxy_set_header Via "";
             proxy_pass http://up;
         }
+        location /notokens/ {
+            server_tokens off;
+            proxy_pass http://up;
+        }
         location /hide/ {
             proxy_hide_header X-Secret;
             proxy_hide_header x-other;
@@ -168,6 +172,12 @@ sub up {
     is(scalar(() = $raw =~ /^Date:/mig), 1, 'one Date field');
 }
 
+{
+    my $raw = http_get($p0, '/notokens/x');
+    my ($st, $h) = parse_response($raw);
+    is("$st " . ($h->{server} // '-'), '200 sluice', 'server_tokens off: "Server: sluice" on proxied answers');
+}
+
 # ---- proxy_set_header --------------------------------------------------------------------------
 
 {
@@ -195,6 +205,14 @@ sub up {
     is(nhdr($e, 'X-Forwarded-For') . ' ' . (hdr($e, 'X-Forwarded-For') // '-'), '1 127.0.0.1',
         'proxy_set_header X-Forwarded-For $remote_addr replaces the appended one');
     is(hdr($e, 'Via'), undef, 'proxy_set_header Via "" removes it');
+}
+
+{
+    my $a = $u->addr;
+    my ($st, $h) = parse_response(http_get($p0,
+        "/loc?status=302&h=Location:%20http://$a/v1/x&h=Refresh:%205"));
+    is("$st " . ($h->{location} // '-'), "302 http://$a/v1/x", 'Location passed unchanged');
+    is($h->{refresh}, '5', 'Refresh passed');
 }
 
 # ---- proxy_hide_header -----------------------------------------------------------------------------

@@ -11,10 +11,10 @@ package SluiceTest::Upstream;
 #   $u->stop;                    # also done at END / DESTROY
 #
 # The server is a forked child that accepts connections and forks one
-# process per connection.  Every connection process appends one JSON line
-# per event to TESTDIR/upstream-NAME.log: {"ev":"accept",...} when a
-# connection is accepted, {"ev":"request",...} once a request (head and
-# body) has been read, before it is answered.  A request record has:
+# process per connection.  One JSON line per event is appended to
+# TESTDIR/upstream-NAME.log (one write(2) each, O_APPEND): {"ev":"accept",
+# "conn":N} when a connection is accepted, {"ev":"request",...} once a
+# request (head and body) has been read, before it is answered.  A request record has:
 # server, conn (connection number, from 1), seq (request number on the
 # connection, from 1), method, target, version, headers ([[name, value],
 # ...] in order), head (the raw head), body_len, body_sha (SHA-256 hex),
@@ -56,7 +56,9 @@ package SluiceTest::Upstream;
 #   action=truncate  announce len but send only half of it, then close
 #   bad=KIND       malformed response head: bare_lf, bare_lf_hdr, cl_te,
 #                  two_cl, space_colon, bad_status, no_status, obs_fold,
-#                  huge_header, bad_cl, nul
+#                  huge_header, bad_cl, nul, cl_overflow, cl_negative,
+#                  te_unknown; or a good head and a broken chunked body:
+#                  chunk_hex, chunk_huge, chunk_crlf
 #   conn=close     "Connection: close" and close after the answer
 #   linger=SEC     close the connection when idle SEC after this answer
 #   then=close     the NEXT request on this connection is read and the
@@ -68,8 +70,14 @@ package SluiceTest::Upstream;
 #                  the 101 (and greet); an {"ev":"tunnel"} line is recorded
 #                  at the end with the number of bytes echoed
 #
-# Every response carries "X-Upstream: NAME".  HEAD gets the same head as
-# GET, no body.  Every read is bounded in time; an idle keepalive
+# Every response carries "X-Upstream: NAME", "Server: fake-upstream/1.0"
+# and "Date: Mon, 01 Jan 2001 00:00:00 GMT" (so that their replacement
+# shows).  HEAD gets the same head as GET, no body.
+#
+# Also: body_bytes(N, SEED) and body_sha(N, SEED) (the content len=N&seed=
+# SEED sends and its SHA-256), sha(DATA), header(REC, NAME) and
+# header_count(REC, NAME) for request records; $u->events, last_request,
+# nrequests, wait_requests(N, TIMEOUT), addr ("127.0.0.1:PORT"), running.  Every read is bounded in time; an idle keepalive
 # connection is closed after idle => SEC (default 10); the whole server
 # exits after life => SEC (default 300) even if nobody stops it.
 
@@ -742,6 +750,18 @@ sub _bad {
         bad_cl      => "HTTP/1.1 $status OK\r\nContent-Length: 2x\r\n$x\r\n\r\nok",
         nul         => "HTTP/1.1 $status OK\r\nContent-Length: 2\r\nX-Nul: a\0b\r\n"
                      . "$x\r\n\r\nok",
+        cl_overflow => "HTTP/1.1 $status OK\r\nContent-Length: 99999999999999999999999\r\n"
+                     . "$x\r\n\r\nok",
+        cl_negative => "HTTP/1.1 $status OK\r\nContent-Length: -1\r\n$x\r\n\r\nok",
+        te_unknown  => "HTTP/1.1 $status OK\r\nTransfer-Encoding: chunked, gzip\r\n"
+                     . "$x\r\n\r\nok",
+        # a good head, then a broken chunked body
+        chunk_hex   => "HTTP/1.1 $status OK\r\nTransfer-Encoding: chunked\r\n$x\r\n\r\n"
+                     . "5\r\nhello\r\nzz\r\nabc\r\n0\r\n\r\n",
+        chunk_huge  => "HTTP/1.1 $status OK\r\nTransfer-Encoding: chunked\r\n$x\r\n\r\n"
+                     . "5\r\nhello\r\nffffffffffffffffffffff\r\nabc\r\n0\r\n\r\n",
+        chunk_crlf  => "HTTP/1.1 $status OK\r\nTransfer-Encoding: chunked\r\n$x\r\n\r\n"
+                     . "5\r\nhelloXX3\r\nabc\r\n0\r\n\r\n",
     );
     my $out = $r{$bad} // die "unknown bad=$bad\n";
     _write($c, $out);
