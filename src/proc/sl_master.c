@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -373,6 +374,60 @@ sl_master_raise_nofile(struct sl_cycle *cycle)
                      "failed", (unsigned long) want);
 }
 
+/*
+ * systemd's notification protocol (sd_notify(3)): one datagram to the
+ * socket named by NOTIFY_SOCKET, "@" for the abstract namespace.  Spoken
+ * without libsystemd: it is a few lines, and sluice runs without systemd.
+ */
+static void
+sl_master_notify(const char *fmt, ...)
+{
+    struct sockaddr_un sa;
+    const char *path;
+    char msg[256];
+    socklen_t len;
+    va_list ap;
+    size_t n;
+    int fd;
+
+    path = getenv("NOTIFY_SOCKET");
+    if (path == NULL || (path[0] != '/' && path[0] != '@'))
+        return;
+    n = strlen(path);
+    if (n >= sizeof(sa.sun_path))
+        return;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, n);
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0';
+    len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n
+                       + (path[0] == '/' ? 1 : 0));
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return;
+    if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *) &sa,
+               len) == -1)
+    {
+        sl_log_error(SL_LOG_WARN, errno, "sendto() to NOTIFY_SOCKET \"%s\" "
+                     "failed", path);
+    }
+    close(fd);
+}
+
+static unsigned long long
+sl_master_monotonic_usec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long) ts.tv_sec * 1000000ULL
+           + (unsigned long long) ts.tv_nsec / 1000ULL;
+}
+
 /* ---- control-socket entry points ----------------------------------------- */
 
 void
@@ -418,6 +473,8 @@ sl_master_reload(char *err, size_t errlen)
     struct sl_core_conf *ccf;
 
     sl_log_error(SL_LOG_NOTICE, 0, "reconfiguring");
+    sl_master_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+                     sl_master_monotonic_usec());
     err[0] = '\0';
     cycle = sl_cycle_load(old->conf_file, err, errlen);
     if (cycle == NULL)
@@ -471,11 +528,16 @@ sl_master_reload(char *err, size_t errlen)
     sl_master_signal_children(SIGQUIT, 1);
     sl_log_error(SL_LOG_NOTICE, 0, "reload complete, generation %u",
                  sl_generation);
+    sl_master_notify("READY=1\nSTATUS=serving, generation %u",
+                     sl_generation);
     return SL_OK;
 
 failed:
     sl_reload_failures++;
     sl_log_error(SL_LOG_ERR, 0, "reload failed: %s", err);
+    /* The old generation serves on: ready again, the failure in STATUS. */
+    sl_master_notify("READY=1\nSTATUS=reload failed, generation %u serving",
+                     sl_generation);
     return SL_ERROR;
 }
 
@@ -503,6 +565,7 @@ sl_master_begin_stop(int how)
         return;
     sl_stopping = how;
     sl_nrespawns = 0;
+    sl_master_notify("STOPPING=1\nSTATUS=stopping");
     if (how == 1) {
         sl_log_error(SL_LOG_NOTICE, 0, "exiting (fast)");
         sl_master_signal_children(SIGTERM, 0);
@@ -654,6 +717,8 @@ sl_master_run(struct sl_cycle *cycle)
     sl_log_error(SL_LOG_NOTICE, 0, "sluice/%s started, generation %u",
                  SL_VERSION, sl_generation);
     sl_master_spawn_generation(cycle);
+    sl_master_notify("READY=1\nMAINPID=%d\nSTATUS=serving, generation %u",
+                     (int) getpid(), sl_generation);
 
     for (;;) {
         wait = -1;
