@@ -57,6 +57,9 @@ http {
     upstream three     { server 127.0.0.1:%%PORT_1%% weight=5 max_fails=0;
                          server 127.0.0.1:%%PORT_2%% weight=5 max_fails=0;
                          server 127.0.0.1:%%PORT_5%%; }
+    upstream three0    { server 127.0.0.1:%%PORT_1%% weight=5 max_fails=0;
+                         server 127.0.0.1:%%PORT_2%% weight=5 max_fails=0;
+                         server 127.0.0.1:%%PORT_5%%; }
 
     server {
         listen 127.0.0.1:%%PORT_0%%;

@@ -23,6 +23,7 @@ struct sl_shm_zone {
     void               *data;      /* set by init: the zone's root object */
     sl_shm_init_pt      init;
     void               *tag;       /* the module that owns it */
+    void               *ctx;       /* the owner's, for init */
 };
 
 /* Header at the start of every mapping. */

@@ -57,4 +57,9 @@ int sl_ctl_server_open(const char *path, mode_t mode);
 void sl_ctl_server_accept(int lfd);
 void sl_ctl_server_close(int lfd, const char *path);
 
+/* Upstream server commands (sl_ctl_upstream.c); argv[0] is the name. */
+void sl_ctl_servers(struct sl_ctl_reply *r, int argc, char **argv);
+void sl_ctl_server_admin(struct sl_ctl_reply *r, int argc, char **argv);
+void sl_ctl_server_weight(struct sl_ctl_reply *r, int argc, char **argv);
+
 #endif /* SL_CTL_H */

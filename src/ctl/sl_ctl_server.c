@@ -59,6 +59,11 @@ static const struct sl_ctl_cmd  sl_ctl_cmds[] = {
     { "stop",   0, 0, sl_ctl_stop,   "stop" },
     { "quit",   0, 0, sl_ctl_quit,   "quit" },
     { "reopen", 0, 0, sl_ctl_reopen, "reopen" },
+    { "servers", 0, 1, sl_ctl_servers, "servers [UPSTREAM]" },
+    { "drain",  1, 1, sl_ctl_server_admin, "drain UPSTREAM/SERVER" },
+    { "ready",  1, 1, sl_ctl_server_admin, "ready UPSTREAM/SERVER" },
+    { "maint",  1, 1, sl_ctl_server_admin, "maint UPSTREAM/SERVER" },
+    { "weight", 2, 2, sl_ctl_server_weight, "weight UPSTREAM/SERVER N" },
 };
 
 /* ---- opening and closing -------------------------------------------- */

@@ -1,12 +1,12 @@
 /*
  * sl_checker.c: the checker process.  It runs one epoll loop in which the
- * active health checks of every upstream server will run (the balancing
- * issue gives it that work); for now it only lives, answers signals and is
- * supervised like a worker.
+ * active health checks of every upstream server with health_check run
+ * (sl_health_check.c), and is supervised like a worker.
  */
 #include "sl_core.h"
 #include "sl_cycle.h"
 #include "sl_process.h"
+#include "sl_health.h"
 
 void sl_child_signals(void);
 
@@ -18,7 +18,7 @@ sl_checker_run(struct sl_cycle *cycle)
     sl_child_signals();
     sl_proctitle_set("sluice: checker process");
     sl_time_update();
-    if (sl_event_init(64) != SL_OK)
+    if (sl_event_init(64) != SL_OK || sl_health_checker_init(cycle) != SL_OK)
         exit(2);
     for (;;) {
         sl_event_process(1000);

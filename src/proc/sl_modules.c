@@ -10,6 +10,7 @@ extern struct sl_module sl_http_core_module;
 extern struct sl_module sl_http_log_module;
 extern struct sl_module sl_upstream_module;
 extern struct sl_module sl_http_proxy_module;
+extern struct sl_module sl_health_module;
 
 struct sl_module *sl_modules[] = {
     &sl_core_module,
@@ -17,6 +18,7 @@ struct sl_module *sl_modules[] = {
     &sl_http_log_module,
     &sl_upstream_module,
     &sl_http_proxy_module,
+    &sl_health_module,
     NULL
 };
 

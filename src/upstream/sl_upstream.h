@@ -19,6 +19,8 @@
 #include "sl_conn.h"
 
 struct sl_http_request;
+struct sl_health_peer;
+struct sl_health_conf;
 
 struct sl_upstream_server {
     unsigned                 magic;
@@ -43,6 +45,7 @@ struct sl_upstream_server {
     sl_msec_t                fail_last;   /* last failure, 0: never */
     int                      conns;       /* active connections */
     uint64_t                 requests;
+    struct sl_health_peer   *peer;        /* shared record (sl_health.h) */
 };
 
 /* Bitmap of servers tried by one request (retries skip them). */
@@ -105,6 +108,7 @@ struct sl_upstream {
     unsigned                 line;        /* else the first reference */
     unsigned                 implicit:1;  /* from proxy_pass ADDR:PORT */
     unsigned                 defined:1;   /* upstream{} seen */
+    struct sl_health_conf   *health;      /* health_check, or NULL */
 
     /* run time, per worker: the keepalive pool */
     struct sl_upstream_idle *idle;        /* most recently used first */
