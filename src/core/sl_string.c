@@ -157,3 +157,26 @@ sl_json_escape(char *p, char *last, const char *s, size_t len)
     }
     return p;
 }
+
+char *
+sl_append_uint(char *p, char *last, uint64_t v, unsigned base)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[24], *t = tmp + sizeof(tmp);
+
+    do {
+        *--t = digits[v % base];
+        v /= base;
+    } while (v != 0);
+    return sl_append(p, last, t, (size_t) (tmp + sizeof(tmp) - t));
+}
+
+char *
+sl_append_header(char *p, char *last, const char *name, size_t nlen,
+    const char *value, size_t vlen)
+{
+    p = sl_append(p, last, name, nlen);
+    p = sl_append_lit(p, last, ": ");
+    p = sl_append(p, last, value, vlen);
+    return sl_append_lit(p, last, "\r\n");
+}

@@ -31,6 +31,27 @@ void sl_strlow(char *dst, const char *src, size_t n);
 char *sl_snprintf(char *buf, char *last, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 char *sl_vsnprintf(char *buf, char *last, const char *fmt, va_list ap);
+/*
+ * Appenders for hot paths where printf costs too much: each writes at p,
+ * never past last, and returns the new end (== last when truncated, which
+ * the caller checks once at the end).
+ */
+static inline char *
+sl_append(char *p, char *last, const char *s, size_t n)
+{
+    if ((size_t) (last - p) < n)
+        n = (size_t) (last - p);
+    memcpy(p, s, n);
+    return p + n;
+}
+#define sl_append_lit(p, last, lit)  sl_append(p, last, lit, sizeof(lit) - 1)
+#define sl_append_str(p, last, str)  sl_append(p, last, (str)->data, (str)->len)
+/* Decimal, or lowercase hex with base 16. */
+char *sl_append_uint(char *p, char *last, uint64_t v, unsigned base);
+/* "Name: value\r\n" */
+char *sl_append_header(char *p, char *last, const char *name, size_t nlen,
+    const char *value, size_t vlen);
+
 /* Append a JSON-escaped copy of s into [p, last); returns new end. */
 char *sl_json_escape(char *p, char *last, const char *s, size_t len);
 

@@ -927,9 +927,11 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
         return SL_ERROR;
     p = ctx->req_head->last;
     last = ctx->req_head->end;
-    p = sl_snprintf(p, last, "%.*s %.*s HTTP/1.%d\r\n",
-                    (int) h->method_name.len, h->method_name.data,
-                    (int) target.len, target.data, ctx->pcf->http_version);
+    p = sl_append_str(p, last, &h->method_name);
+    p = sl_append_lit(p, last, " ");
+    p = sl_append_str(p, last, &target);
+    p = ctx->pcf->http_version ? sl_append_lit(p, last, " HTTP/1.1\r\n")
+                               : sl_append_lit(p, last, " HTTP/1.0\r\n");
     /*
      * Fields sluice generates give way to proxy_set_header of the same
      * name (whose empty value removes them), so nginx configurations that
@@ -937,69 +939,70 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
      */
     if (!sl_proxy_is_set(ctx, "host")) {
         if (host.len)
-            p = sl_snprintf(p, last, "Host: %.*s\r\n", (int) host.len,
-                            host.data);
+            p = sl_append_header(p, last, "Host", 4, host.data, host.len);
         else
-            p = sl_snprintf(p, last, "Host: %.*s\r\n",
-                            (int) ctx->u->name.len, ctx->u->name.data);
+            p = sl_append_header(p, last, "Host", 4, ctx->u->name.data,
+                                 ctx->u->name.len);
     }
     for (i = 0; i < h->nheaders; i++) {
         if (sl_proxy_skip_request_header(ctx, &h->headers[i]))
             continue;
-        p = sl_snprintf(p, last, "%.*s: %.*s\r\n",
-                        (int) h->headers[i].name.len, h->headers[i].name.data,
-                        (int) h->headers[i].value.len,
-                        h->headers[i].value.data);
+        p = sl_append_header(p, last, h->headers[i].name.data,
+                             h->headers[i].name.len, h->headers[i].value.data,
+                             h->headers[i].value.len);
     }
     if (!sl_proxy_is_set(ctx, "x-forwarded-for"))
-        p = sl_snprintf(p, last, "X-Forwarded-For: %.*s\r\n", (int) xff.len,
-                        xff.data);
+        p = sl_append_header(p, last, "X-Forwarded-For", 15, xff.data,
+                             xff.len);
     if (!sl_proxy_is_set(ctx, "x-forwarded-proto"))
-        p = sl_snprintf(p, last, "X-Forwarded-Proto: http\r\n");
+        p = sl_append_lit(p, last, "X-Forwarded-Proto: http\r\n");
     if (host.len && !sl_proxy_is_set(ctx, "x-forwarded-host"))
-        p = sl_snprintf(p, last, "X-Forwarded-Host: %.*s\r\n",
-                        (int) host.len, host.data);
+        p = sl_append_header(p, last, "X-Forwarded-Host", 16, host.data,
+                             host.len);
     if (!sl_proxy_is_set(ctx, "via")) {
-        if (via.len)
-            p = sl_snprintf(p, last, "Via: %.*s, 1.%d sluice\r\n",
-                            (int) via.len, via.data, h->http_minor);
-        else
-            p = sl_snprintf(p, last, "Via: 1.%d sluice\r\n", h->http_minor);
+        p = sl_append_lit(p, last, "Via: ");
+        if (via.len) {
+            p = sl_append_str(p, last, &via);
+            p = sl_append_lit(p, last, ", ");
+        }
+        p = h->http_minor ? sl_append_lit(p, last, "1.1 sluice\r\n")
+                          : sl_append_lit(p, last, "1.0 sluice\r\n");
     }
     if (rid.len && !sl_proxy_is_set(ctx, "x-request-id"))
-        p = sl_snprintf(p, last, "X-Request-ID: %.*s\r\n", (int) rid.len,
-                        rid.data);
+        p = sl_append_header(p, last, "X-Request-ID", 12, rid.data, rid.len);
     for (i = 0; i < nset; i++) {
         sh = ctx->pcf->set_headers->elts;
         if (vals[i].len == 0)
             continue;       /* an empty value removes the header */
-        p = sl_snprintf(p, last, "%.*s: %.*s\r\n", (int) sh[i].name.len,
-                        sh[i].name.data, (int) vals[i].len, vals[i].data);
+        p = sl_append_header(p, last, sh[i].name.data, sh[i].name.len,
+                             vals[i].data, vals[i].len);
     }
     /* The framing is sluice's own: never taken from proxy_set_header. */
-    if (ctx->stream_body && h->chunked)
-        p = sl_snprintf(p, last, "Transfer-Encoding: chunked\r\n");
-    else if (ctx->stream_body)
-        p = sl_snprintf(p, last, "Content-Length: %lld\r\n",
-                        (long long) h->content_length);
-    else if (ctx->body_len > 0 || h->content_length >= 0 || h->chunked)
-        p = sl_snprintf(p, last, "Content-Length: %lld\r\n",
-                        (long long) ctx->body_len);
+    if (ctx->stream_body && h->chunked) {
+        p = sl_append_lit(p, last, "Transfer-Encoding: chunked\r\n");
+    } else if (ctx->stream_body || ctx->body_len > 0
+               || h->content_length >= 0 || h->chunked)
+    {
+        p = sl_append_lit(p, last, "Content-Length: ");
+        p = sl_append_uint(p, last, ctx->stream_body
+                                    ? (uint64_t) h->content_length
+                                    : (uint64_t) ctx->body_len, 10);
+        p = sl_append_lit(p, last, "\r\n");
+    }
     if (ctx->upgrade) {
         v = h->headers[h->h_upgrade].value;
         if (!sl_proxy_is_set(ctx, "upgrade"))
-            p = sl_snprintf(p, last, "Upgrade: %.*s\r\n", (int) v.len,
-                            v.data);
+            p = sl_append_header(p, last, "Upgrade", 7, v.data, v.len);
         if (!sl_proxy_is_set(ctx, "connection"))
-            p = sl_snprintf(p, last, "Connection: upgrade\r\n");
+            p = sl_append_lit(p, last, "Connection: upgrade\r\n");
     } else if ((ctx->u->keepalive == 0 || ctx->pcf->http_version == 0)
                && !sl_proxy_is_set(ctx, "connection"))
     {
-        p = sl_snprintf(p, last, "Connection: close\r\n");
+        p = sl_append_lit(p, last, "Connection: close\r\n");
     }
-    p = sl_snprintf(p, last, "\r\n");
-    if (p >= last - 1)
-        return SL_ERROR;
+    p = sl_append_lit(p, last, "\r\n");
+    if (p == last)
+        return SL_ERROR;        /* the size was counted: cannot happen */
     ctx->req_head->last = p;
     return SL_OK;
 }
@@ -1672,7 +1675,12 @@ sl_proxy_send_request(struct sl_proxy_ctx *ctx)
         }
     }
     sl_event_add_timer(&uc->read, ctx->pcf->read_timeout);
-    sl_proxy_read_head(ctx);
+    /*
+     * The answer cannot be there yet: wait for its edge rather than try a
+     * recv() that would fail with EAGAIN.  The connection is registered
+     * edge-triggered, so the answer's arrival wakes us.
+     */
+    uc->read.ready = 0;
 }
 
 /* ---- streaming the request body (proxy_request_buffering off) ------------------ */
@@ -1958,13 +1966,14 @@ sl_proxy_read_head(struct sl_proxy_ctx *ctx)
                           "from upstream");
             return;
         }
+        if ((size_t) n < ctx->rbuf_size - ctx->rlen)
+            uc->read.ready = 0;     /* drained: the next edge will tell */
         ctx->rlen += (size_t) n;
 
     parse:
         len = sl_http_find_head_end(ctx->rbuf, ctx->rlen, &ctx->scan);
         if (len == 0)
             continue;
-        memset(rh, 0, sizeof(*rh));
         if (sl_http_parse_response(ctx->rbuf, len, rh) != 0) {
             sl_proxy_fail(ctx, SL_PROXY_FT_INVALID_HEADER, 0,
                           "upstream sent invalid header while reading "
@@ -2162,17 +2171,17 @@ sl_proxy_queue_out(struct sl_proxy_ctx *ctx, const char *data, size_t len)
     struct sl_http_request *r = ctx->r;
     struct sl_chain **ll = &r->out;
     unsigned i, k = 0;
-    int n;
 
     if (len == 0 || r->head_method)
         return;
     while (*ll != NULL)
         ll = &(*ll)->next;
     if (r->chunked_out) {
-        n = snprintf(ctx->chunk_line, sizeof(ctx->chunk_line), "%zx\r\n",
-                     len);
         ctx->out_bufs[k].pos = ctx->chunk_line;
-        ctx->out_bufs[k].last = ctx->chunk_line + n;
+        ctx->out_bufs[k].last = sl_append_lit(
+            sl_append_uint(ctx->chunk_line,
+                           ctx->chunk_line + sizeof(ctx->chunk_line), len, 16),
+            ctx->chunk_line + sizeof(ctx->chunk_line), "\r\n");
         k++;
     }
     ctx->out_bufs[k].pos = (char *) data;
@@ -2294,6 +2303,8 @@ sl_proxy_relay(struct sl_proxy_ctx *ctx)
             sl_http_terminate(r);
             return;
         }
+        if ((size_t) n < SL_PROXY_RELAY_SIZE)
+            uc->read.ready = 0;     /* drained: the next edge will tell */
         ctx->relay_len = (size_t) n;
     }
 }

@@ -144,7 +144,10 @@ sl_http_create_request(struct sl_http_conn *hc)
         sl_pool_destroy(pool);
         return NULL;
     }
-    memset(h, 0, sizeof(*h));
+    /* Not the 4 KB field array: the parser fills what it uses. */
+    memset(h, 0, offsetof(struct sl_http_head, headers));
+    memset((char *) h + offsetof(struct sl_http_head, nheaders), 0,
+           sizeof(*h) - offsetof(struct sl_http_head, nheaders));
     h->h_host = h->h_content_length = h->h_transfer_encoding = -1;
     h->h_connection = h->h_upgrade = h->h_expect = -1;
     h->content_length = -1;
@@ -248,6 +251,12 @@ sl_http_wait_request(struct sl_event *rev)
             sl_http_close_connection(c);
             return;
         }
+        /*
+         * A short read drained the socket: wait for the next edge instead
+         * of finding out with one more recv() that fails with EAGAIN.
+         */
+        if ((size_t) n < hc->buf_size - hc->buf_len)
+            rev->ready = 0;
         if (hc->head_start == 0) {
             /*
              * client_header_timeout runs from the first byte of the head

@@ -83,11 +83,12 @@ sl_http_build_head(struct sl_http_request *r, int64_t body_len)
 {
     struct sl_http_out_header *oh;
     struct sl_buf *b;
+    const char *text;
     size_t len;
     unsigned i;
     char *p, *last;
 
-    len = sizeof("HTTP/1.1 999 \r\n") + 64
+    len = sizeof("HTTP/1.1 999 \r\n") + 64 + 1
           + sizeof("Server: " SL_SERVER "/" SL_VERSION "\r\n")
           + sizeof("Date: Mon, 28 Sep 1970 06:00:00 GMT\r\n")
           + sizeof("Content-Type: \r\n") + r->content_type.len
@@ -104,35 +105,43 @@ sl_http_build_head(struct sl_http_request *r, int64_t body_len)
         return NULL;
     p = b->last;
     last = b->end;
-    p = sl_snprintf(p, last, "HTTP/1.1 %03d %s\r\n", r->status,
-                    sl_http_status_text(r->status));
+    text = sl_http_status_text(r->status);
+    p = sl_append_lit(p, last, "HTTP/1.1 ");
+    p = sl_append_uint(p, last, (uint64_t) r->status, 10);
+    p = sl_append_lit(p, last, " ");
+    p = sl_append(p, last, text, strlen(text));
+    p = sl_append_lit(p, last, "\r\n");
     if (r->loc->server_tokens)
-        p = sl_snprintf(p, last, "Server: " SL_SERVER "/" SL_VERSION "\r\n");
+        p = sl_append_lit(p, last, "Server: " SL_SERVER "/" SL_VERSION "\r\n");
     else
-        p = sl_snprintf(p, last, "Server: " SL_SERVER "\r\n");
-    p = sl_snprintf(p, last, "Date: %s\r\n", sl_cached_http_time);
+        p = sl_append_lit(p, last, "Server: " SL_SERVER "\r\n");
+    p = sl_append_header(p, last, "Date", 4, sl_cached_http_time,
+                         sizeof(sl_cached_http_time) - 1);
     if (r->content_type.len)
-        p = sl_snprintf(p, last, "Content-Type: %.*s\r\n",
-                        (int) r->content_type.len, r->content_type.data);
-    if (body_len >= 0 && sl_http_status_has_body(r->status))
-        p = sl_snprintf(p, last, "Content-Length: %lld\r\n",
-                        (long long) body_len);
-    else if (r->chunked_out && sl_http_status_has_body(r->status))
-        p = sl_snprintf(p, last, "Transfer-Encoding: chunked\r\n");
+        p = sl_append_header(p, last, "Content-Type", 12,
+                             r->content_type.data, r->content_type.len);
+    if (body_len >= 0 && sl_http_status_has_body(r->status)) {
+        p = sl_append_lit(p, last, "Content-Length: ");
+        p = sl_append_uint(p, last, (uint64_t) body_len, 10);
+        p = sl_append_lit(p, last, "\r\n");
+    } else if (r->chunked_out && sl_http_status_has_body(r->status)) {
+        p = sl_append_lit(p, last, "Transfer-Encoding: chunked\r\n");
+    }
     if (r->location.len)
-        p = sl_snprintf(p, last, "Location: %.*s\r\n",
-                        (int) r->location.len, r->location.data);
+        p = sl_append_header(p, last, "Location", 8, r->location.data,
+                             r->location.len);
     for (i = 0; i < r->out_headers.nelts; i++)
-        p = sl_snprintf(p, last, "%.*s: %.*s\r\n", (int) oh[i].name.len,
-                        oh[i].name.data, (int) oh[i].value.len,
-                        oh[i].value.data);
+        p = sl_append_header(p, last, oh[i].name.data, oh[i].name.len,
+                             oh[i].value.data, oh[i].value.len);
     if (r->upgrade_out)
-        p = sl_snprintf(p, last, "Connection: upgrade\r\n");
+        p = sl_append_lit(p, last, "Connection: upgrade\r\n");
     else if (r->keepalive)
-        p = sl_snprintf(p, last, "Connection: keep-alive\r\n");
+        p = sl_append_lit(p, last, "Connection: keep-alive\r\n");
     else
-        p = sl_snprintf(p, last, "Connection: close\r\n");
-    p = sl_snprintf(p, last, "\r\n");
+        p = sl_append_lit(p, last, "Connection: close\r\n");
+    p = sl_append_lit(p, last, "\r\n");
+    if (p == last)
+        return NULL;        /* cannot happen: the size was counted */
     b->last = p;
     r->header_bytes_sent = (uint64_t) (p - b->pos);
     return b;
