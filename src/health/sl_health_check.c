@@ -28,7 +28,7 @@ struct sl_hc {
     socklen_t                   socklen;
     struct sl_event             timer;      /* next check */
     struct sl_conn             *c;
-    sl_msec_t                   started;
+    uint64_t                    started_us;
     char                       *buf;
     size_t                      len;
     size_t                      sent;
@@ -49,6 +49,16 @@ sl_hc_random(unsigned n)
 }
 
 static void sl_hc_start(struct sl_event *ev);
+
+/* Check latency wants better than the loop's millisecond clock. */
+static uint64_t
+sl_hc_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
 static void sl_hc_io(struct sl_event *ev);
 
 /* Records one check's outcome and moves the server up or down. */
@@ -57,21 +67,21 @@ sl_hc_done(struct sl_hc *hc, int ok, int result, const char *why)
 {
     struct sl_health_peer *p = hc->p;
     uint32_t state, n;
-    sl_msec_t lat;
+    uint64_t lat;
 
     if (hc->c != NULL) {
         sl_conn_close(hc->c);
         hc->c = NULL;
     }
-    lat = sl_current_msec - hc->started;
+    lat = sl_hc_now_us() - hc->started_us;
     atomic_fetch_add(&p->checks, 1);
     atomic_store(&p->last_check, sl_time_msec);
     atomic_store(&p->last_result, result);
-    atomic_store(&p->latency_us, (uint32_t) (lat * 1000));
+    atomic_store(&p->latency_us, (uint32_t) lat);
     n = atomic_load(&p->ewma_us);
     /* EWMA with alpha 1/4: steady, yet follows a slowing server. */
-    atomic_store(&p->ewma_us, n == 0 ? (uint32_t) (lat * 1000)
-                                      : (3 * n + (uint32_t) (lat * 1000)) / 4);
+    atomic_store(&p->ewma_us, n == 0 ? (uint32_t) lat
+                                      : (3 * n + (uint32_t) lat) / 4);
     state = atomic_load(&p->state);
     if (ok) {
         atomic_store(&p->fall_n, 0);
@@ -230,7 +240,7 @@ sl_hc_start(struct sl_event *ev)
         sl_event_add_timer(&hc->timer, hc->conf->interval);
         return;
     }
-    hc->started = sl_current_msec;
+    hc->started_us = sl_hc_now_us();
     hc->len = 0;
     hc->sent = 0;
     hc->connected = 0;

@@ -5,6 +5,8 @@
  *   server ADDR[:PORT] [weight=N] [max_fails=N] [fail_timeout=T]
  *          [backup] [down] [max_conns=N] [slow_start=T];          upstream
  *   keepalive N;  keepalive_timeout T;  keepalive_requests N;    upstream
+ *   least_conn;  ip_hash;  hash KEY [consistent];
+ *   random [two [least_conn]];                                   upstream
  *
  * A group is made either by upstream{} or by a reference
  * (sl_upstream_add(), for proxy_pass http://NAME).  After the http block
@@ -17,7 +19,10 @@
  * Backups are moved behind the primaries when a block ends, so that a
  * balancer sees servers[0 .. nprimary) then the backups.  Finally every
  * group's balancer checks and prepares it (round robin unless a
- * balancing directive chose another).
+ * balancing directive chose another).  A group has one balancing
+ * method: a second directive is an error ("load balancing method
+ * redefined"; nginx only warns and takes the last).  ip_hash, hash and
+ * random take no `backup` servers, as in nginx, whichever comes first.
  *
  * `server`, `keepalive_timeout` and `keepalive_requests` have namesakes
  * at the http level, and the walker looks a name up in all modules, first
@@ -40,6 +45,7 @@
 static int sl_upstream_block(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 static int sl_upstream_server(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 static int sl_upstream_keepalive(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
+static int sl_upstream_method(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 
 static const int64_t sl_upstream_max_requests = INT32_MAX;
 
@@ -48,6 +54,20 @@ static const struct sl_conf_cmd sl_upstream_cmds[] = {
       | SL_CONF_MULTI, sl_upstream_block, SL_CONF_LEVEL_HTTP_MAIN, 0, NULL },
     { "keepalive", SL_CONF_UPSTREAM | SL_CONF_TAKE1, sl_upstream_keepalive,
       SL_CONF_LEVEL_UPSTREAM, 0, NULL },
+    /*
+     * Balancing methods; post is the balancer.  MULTI, so that a second
+     * one is "redefined" whichever it is, the same name included.
+     */
+    { "least_conn", SL_CONF_UPSTREAM | SL_CONF_NOARGS | SL_CONF_MULTI,
+      sl_upstream_method, SL_CONF_LEVEL_UPSTREAM, 0,
+      &sl_balancer_least_conn },
+    { "ip_hash", SL_CONF_UPSTREAM | SL_CONF_NOARGS | SL_CONF_MULTI,
+      sl_upstream_method, SL_CONF_LEVEL_UPSTREAM, 0, &sl_balancer_ip_hash },
+    { "hash", SL_CONF_UPSTREAM | SL_CONF_TAKE12 | SL_CONF_MULTI,
+      sl_upstream_method, SL_CONF_LEVEL_UPSTREAM, 0, &sl_balancer_hash },
+    { "random", SL_CONF_UPSTREAM | SL_CONF_NOARGS | SL_CONF_TAKE12
+      | SL_CONF_MULTI, sl_upstream_method, SL_CONF_LEVEL_UPSTREAM, 0,
+      &sl_balancer_random },
     { NULL, 0, NULL, 0, 0, NULL }
 };
 
@@ -86,11 +106,19 @@ sl_upstream_create_http_main(struct sl_conf_ctx *cf)
 
 static int sl_upstream_init_http_main(struct sl_conf_ctx *cf, void *conf);
 
+/* Each worker draws its own random picks. */
+static int
+sl_upstream_init_worker(struct sl_cycle *cycle)
+{
+    sl_upstream_random_seed(0);
+    return SL_OK;
+}
+
 struct sl_module sl_upstream_module = {
     "upstream", sl_upstream_cmds, NULL, NULL,
     sl_upstream_create_http_main, sl_upstream_init_http_main,
     NULL, NULL, NULL, NULL,
-    NULL, 0
+    sl_upstream_init_worker, 0
 };
 
 /* ---- addresses ----------------------------------------------------------- */
@@ -628,6 +656,11 @@ sl_upstream_server(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
         } else if (sl_upstream_prefix(a, "slow_start=")) {
             rc = sl_upstream_param_msec(a, 11, &tmpl.slow_start);
         } else if (sl_str_eq(a, "backup")) {
+            if (!(u->balancer->flags & SL_BALANCER_BACKUP)) {
+                sl_conf_error(cf, "balancing method does not support "
+                              "parameter \"backup\"");
+                return SL_ERROR;
+            }
             tmpl.backup = 1;
             rc = SL_OK;
         } else if (sl_str_eq(a, "down")) {
@@ -667,6 +700,42 @@ sl_upstream_keepalive(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
         return SL_ERROR;
     }
     u->keepalive = (int) n;
+    return SL_OK;
+}
+
+/*
+ * least_conn; ip_hash; hash KEY [consistent]; random [two [least_conn]];
+ * cmd->post is the balancer; its conf callback takes the arguments.
+ */
+static int
+sl_upstream_method(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
+    void *conf)
+{
+    const struct sl_balancer *b = cmd->post;
+    struct sl_upstream *u = conf;
+    struct sl_upstream_server *s;
+    unsigned i;
+
+    SL_CHECK_OBJ_NOTNULL(u, SL_UPSTREAM_MAGIC);
+    if (u->balancer != &sl_balancer_round_robin) {
+        sl_conf_error(cf, "load balancing method redefined");
+        return SL_ERROR;
+    }
+    if (!(b->flags & SL_BALANCER_BACKUP)) {
+        s = u->servers.elts;
+        for (i = 0; i < u->servers.nelts; i++) {
+            if (s[i].backup) {
+                sl_conf_error(cf, "balancing method \"%s\" does not "
+                              "support backup servers (\"%.*s\")",
+                              cmd->name, (int) s[i].name.len,
+                              s[i].name.data);
+                return SL_ERROR;
+            }
+        }
+    }
+    if (b->conf != NULL && b->conf(cf, u) != SL_OK)
+        return SL_ERROR;
+    u->balancer = b;
     return SL_OK;
 }
 

@@ -6,11 +6,16 @@
  * `proxy_pass http://ADDR:PORT`.  Servers are resolved when the
  * configuration is loaded (a host name may give several addresses: each
  * becomes a server with the same parameters).  The balancer behind the
- * group is one small interface so that the balancing issue can add
- * least_conn, ip_hash, hash and random without touching the proxy.
+ * group is one small interface (struct sl_balancer): round robin
+ * (sl_upstream_rr.c, the default), least_conn, ip_hash, hash and random,
+ * one file each.
  *
- * Run-time state (fails, current weight, connection counts) is per worker
- * for now; the balancing issue moves it into the shared health table.
+ * A server's run-time state (active connections, passive failures, later
+ * admin and health state and the runtime weight) is read and written only
+ * through the sl_upstream_server_*() functions of sl_upstream_server.c:
+ * the balancers never touch those fields, so that moving them into the
+ * shared health table changes that one file.  The smooth round robin's
+ * current and effective weights stay per worker.
  */
 #ifndef SL_UPSTREAM_H
 #define SL_UPSTREAM_H
@@ -37,9 +42,10 @@ struct sl_upstream_server {
     unsigned                 backup:1;
     unsigned                 down:1;      /* `down`: never used */
 
-    /* run time, per worker */
+    /* run time, per worker: the smooth weighted round robin's own */
     int                      current_weight;
     int                      effective_weight;
+    /* run time, only through sl_upstream_server_*() (sl_upstream_server.c) */
     int                      fails;       /* in the current window */
     sl_msec_t                fail_start;  /* window start / down since */
     sl_msec_t                fail_last;   /* last failure, 0: never */
@@ -53,6 +59,16 @@ struct sl_upstream_server {
 struct sl_upstream_tried {
     uint64_t                 bits[SL_UPSTREAM_MAX_SERVERS / 64];
     unsigned                 count;
+    /*
+     * The balancer's state for this request, so that a retry goes on
+     * where the previous pick stopped (the hash methods walk a fixed
+     * sequence of servers per key).  All zero for a new request, as is
+     * the whole structure: the caller zeroes it once per request.
+     */
+    uint32_t                 hash;        /* ip_hash, hash: sequence state */
+    unsigned                 rehash;      /* hash: rounds so far */
+    unsigned                 tries;       /* picks missed so far */
+    unsigned                 started:1;   /* hash, ip_hash: hash is set */
 };
 
 /* i is the server's index in u->servers (primaries and backups alike). */
@@ -66,13 +82,18 @@ struct sl_upstream_tried {
 struct sl_upstream;
 
 /*
- * A balancing algorithm.  init runs at configuration time after all
- * servers are known.  get picks a server for r that is not down, not
- * failed (fails >= max_fails within fail_timeout), not at max_conns and
- * not yet tried; primaries first, backups only when no primary is usable.
- * It returns NULL when none is usable (the proxy answers 502, or 503 when
- * the reason is that all are full).  done reports the outcome of a
- * request sent to s (failed: connect error, timeout, bad response).
+ * A balancing algorithm.  conf, if not NULL, takes the arguments of the
+ * directive that chose it (cf->node; the directive's name is the
+ * balancer's) and may keep its settings in u->balancer_data.  init runs
+ * at configuration time after all servers are known; it starts with
+ * sl_upstream_servers_init().  get picks a server for r (r may be NULL:
+ * no request data) that is usable (sl_upstream_server_usable()) and not
+ * yet tried, marks it tried and acquires it; primaries first, backups
+ * only when no primary is usable.  It returns NULL when none is usable
+ * (the proxy answers 502, or 503 when *all_full says that the reason is
+ * max_conns; all_full and tried may be NULL).  done reports the outcome
+ * of a request sent to s (failed: connect error, timeout, bad response)
+ * and releases it; every balancer uses sl_upstream_server_release().
  */
 struct sl_balancer {
     const char              *name;
@@ -82,6 +103,9 @@ struct sl_balancer {
         int *all_full);
     void  (*done)(struct sl_upstream *u, struct sl_upstream_server *s,
         int failed);
+    int   (*conf)(struct sl_conf_ctx *cf, struct sl_upstream *u);
+    unsigned                 flags;
+#define SL_BALANCER_BACKUP   0x01         /* `backup` servers allowed */
 };
 
 /* An idle keepalive connection to an upstream server. */
@@ -129,6 +153,57 @@ struct sl_upstream_main_conf {
 
 extern struct sl_module sl_upstream_module;
 extern const struct sl_balancer sl_balancer_round_robin;
+extern const struct sl_balancer sl_balancer_least_conn;
+extern const struct sl_balancer sl_balancer_ip_hash;
+extern const struct sl_balancer sl_balancer_hash;
+extern const struct sl_balancer sl_balancer_random;
+
+/*
+ * ---- a server's run-time state (sl_upstream_server.c) -------------------
+ *
+ * The one place that reads and writes it; the balancers use only these.
+ */
+
+/*
+ * Checks u's servers (at least one, every one a server) and clears their
+ * run-time state.  Every balancer's init calls it first.  Returns SL_OK,
+ * or SL_ERROR with the message set on cf (cf may be NULL in tests).
+ */
+int sl_upstream_servers_init(struct sl_conf_ctx *cf, struct sl_upstream *u);
+/*
+ * Whether s may take a request now: not `down`, not failed (max_fails
+ * failures without a fail_timeout gap, nginx's rule, see the file), not
+ * at max_conns.  *full is set to 1 when max_conns is the only reason,
+ * else to 0.  Tried bits are the balancer's business.
+ */
+int sl_upstream_server_usable(struct sl_upstream *u,
+    struct sl_upstream_server *s, int *full);
+/* Active connections (requests acquired and not yet released). */
+int sl_upstream_server_conns(const struct sl_upstream_server *s);
+/* The weight to balance by: the configured one (>= 1). */
+int sl_upstream_server_weight(const struct sl_upstream_server *s);
+/*
+ * Records that a request goes to s: one more connection and request, and
+ * the start of a new failure window once fail_timeout has passed (for a
+ * failed server that pick is its probe).  Every get calls it on its pick.
+ */
+void sl_upstream_server_acquire(struct sl_upstream *u,
+    struct sl_upstream_server *s);
+/*
+ * Ends a request acquired on s: one connection less, and the passive
+ * failure accounting (a failure counts toward max_fails and lowers s's
+ * smooth round-robin weight; the warning when s becomes unavailable).
+ * It is every balancer's done.
+ */
+void sl_upstream_server_release(struct sl_upstream *u,
+    struct sl_upstream_server *s, int failed);
+
+/*
+ * The random balancer's per-process generator: seeds it from seed, or
+ * from getrandom() when seed is 0.  Each worker reseeds after fork (the
+ * module's init_worker), so that workers do not make the same picks.
+ */
+void sl_upstream_random_seed(uint64_t seed);
 
 /*
  * Splits "HOST:PORT", "[IPV6]:PORT", "HOST" or "[IPV6]" into host (inside
