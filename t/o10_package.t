@@ -53,7 +53,7 @@ sub tree_files {
         my $rel = File::Spec->abs2rel($_, $top);
         # Build directories: the usual names, or any with a config.status
         # below the top.
-        if (-d $_ && ($rel =~ m{^(?:_build|autom4te\.cache|deb-build
+        if (-d $_ && ($rel =~ m{^(?:_build|_inst|autom4te\.cache|deb-build
                                     |sluice-[\d.]+)(?:/|$)}x
                       || ($rel ne '.' && -e "$_/config.status"))) {
             $File::Find::prune = 1;

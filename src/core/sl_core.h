@@ -35,6 +35,9 @@
 
 typedef int64_t  sl_msec_t;     /* milliseconds: timeouts and clocks */
 
+/* This process's pid, set at start and in each child after fork. */
+extern pid_t sl_pid;
+
 struct sl_pool;
 struct sl_buf;
 struct sl_chain;

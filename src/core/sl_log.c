@@ -11,6 +11,7 @@
 #include <strings.h>
 
 struct sl_log sl_log_main = { STDERR_FILENO, SL_LOG_NOTICE, NULL };
+pid_t sl_pid;
 int sl_log_slot;
 
 static const char *sl_log_levels[] = {
@@ -32,7 +33,8 @@ sl_log_verror(enum sl_log_level level, int err, const char *fmt, va_list ap)
     p = line;
     last = line + sizeof(line) - 1;     /* room for the newline */
     p = sl_snprintf(p, last, "%s [%s] %d#%d: ", sl_cached_err_log_time,
-                    sl_log_levels[level], (int) getpid(), sl_log_slot);
+                    sl_log_levels[level],
+                    (int) (sl_pid ? sl_pid : getpid()), sl_log_slot);
     p = sl_vsnprintf(p, last, fmt, ap);
     if (err != 0)
         p = sl_snprintf(p, last, " (%d: %s)", err, strerror(err));

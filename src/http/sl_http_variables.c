@@ -591,7 +591,7 @@ sl_http_var_connection_requests(struct sl_http_request *r, struct sl_str *v,
 static int
 sl_http_var_pid(struct sl_http_request *r, struct sl_str *v, uintptr_t data)
 {
-    return sl_http_var_u64(r, v, (uint64_t) getpid());
+    return sl_http_var_u64(r, v, (uint64_t) (sl_pid ? sl_pid : getpid()));
 }
 
 /* ---- $request_id --------------------------------------------------------- */
@@ -675,7 +675,7 @@ sl_http_var_request_id(struct sl_http_request *r, struct sl_str *v,
     int i, k;
 
     if (r->request_id.len == 0) {
-        pid = getpid();
+        pid = sl_pid ? sl_pid : getpid();
         if (pid != sl_http_rid_pid)
             sl_http_rid_seed(pid);
         p = sl_pnalloc(r->pool, 32);

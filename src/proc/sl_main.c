@@ -27,6 +27,7 @@ main(int argc, char **argv)
     struct sl_cycle *cycle;
     int ch;
 
+    sl_pid = getpid();
     sl_proctitle_init(argc, argv);
     sl_options.conf_file = default_conf;
     while ((ch = getopt(argc, argv, "c:tfVh")) != -1) {

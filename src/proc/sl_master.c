@@ -115,6 +115,7 @@ sl_master_spawn(struct sl_cycle *cycle, enum sl_proc_role role, int slot)
         return -1;
     }
     if (pid == 0) {
+        sl_pid = getpid();
         /* Child: drop the master's own descriptors. */
         if (sl_sigfd != -1)
             close(sl_sigfd);
@@ -654,6 +655,7 @@ sl_master_daemonize(void)
     }
     if (pid > 0)
         _exit(0);
+    sl_pid = getpid();
     if (setsid() == -1)
         return SL_ERROR;
     fd = open("/dev/null", O_RDWR);
