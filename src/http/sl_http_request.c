@@ -9,6 +9,7 @@
 #include "sl_core.h"
 #include "sl_http.h"
 #include "sl_process.h"
+#include "sl_http_stats.h"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -692,6 +693,7 @@ sl_http_log_once(struct sl_http_request *r)
         return;
     r->logged = 1;
     sl_http_log_request(r);
+    sl_stats_request(r);
 }
 
 void

@@ -11,6 +11,7 @@
 #include "sl_cycle.h"
 #include "sl_process.h"
 #include "sl_ctl.h"
+#include "sl_http_stats.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -245,6 +246,7 @@ sl_master_run_respawns(void)
             continue;
         }
         sl_master_spawn(sl_cycle, sl_respawns[i].role, sl_respawns[i].slot);
+        sl_stats_restart();
         sl_respawns[i] = sl_respawns[--sl_nrespawns];
     }
 }
@@ -529,6 +531,7 @@ sl_master_reload(char *err, size_t errlen)
     sl_master_signal_children(SIGQUIT, 1);
     sl_log_error(SL_LOG_NOTICE, 0, "reload complete, generation %u",
                  sl_generation);
+    sl_stats_reload(1);
     sl_master_notify("READY=1\nSTATUS=serving, generation %u",
                      sl_generation);
     return SL_OK;
@@ -536,6 +539,7 @@ sl_master_reload(char *err, size_t errlen)
 failed:
     sl_reload_failures++;
     sl_log_error(SL_LOG_ERR, 0, "reload failed: %s", err);
+    sl_stats_reload(0);
     /* The old generation serves on: ready again, the failure in STATUS. */
     sl_master_notify("READY=1\nSTATUS=reload failed, generation %u serving",
                      sl_generation);

@@ -11,6 +11,7 @@ extern struct sl_module sl_http_log_module;
 extern struct sl_module sl_upstream_module;
 extern struct sl_module sl_http_proxy_module;
 extern struct sl_module sl_health_module;
+extern struct sl_module sl_http_stats_module;
 
 struct sl_module *sl_modules[] = {
     &sl_core_module,
@@ -19,6 +20,7 @@ struct sl_module *sl_modules[] = {
     &sl_upstream_module,
     &sl_http_proxy_module,
     &sl_health_module,
+    &sl_http_stats_module,
     NULL
 };
 

@@ -7,6 +7,7 @@
 #include "sl_process.h"
 #include "sl_http.h"
 #include "sl_upstream.h"
+#include "sl_http_stats.h"
 
 struct sl_options sl_options;
 enum sl_proc_role sl_proc_role = SL_PROC_SINGLE;
@@ -108,6 +109,9 @@ sl_worker_run(struct sl_cycle *cycle, int slot)
 
     for (;;) {
         sl_event_process(shutting_down ? 100 : 1000);
+        /* A draining worker's slot belongs to its successor now. */
+        if (!shutting_down)
+            sl_stats_worker_tick(slot, (int) sl_conn_active_count());
 
         if (sl_terminate)
             sl_worker_exit(0);
