@@ -177,6 +177,8 @@ struct sl_http_request {
     unsigned                 head_method:1;
     unsigned                 chunked_out:1; /* response sent chunked */
     unsigned                 upgrade_out:1; /* 101: Connection: upgrade */
+    unsigned                 phase;         /* access handler running */
+    struct sl_str            remote_user;   /* set by auth_basic */
 };
 
 /* ---- shared functions ------------------------------------------------- */
@@ -218,6 +220,21 @@ void sl_http_log_once(struct sl_http_request *r);
 void sl_http_terminate(struct sl_http_request *r);
 /* Logs r and keeps or closes the connection: the request is over. */
 void sl_http_finalize(struct sl_http_request *r);
+/*
+ * The access phase: handlers registered by modules (allow/deny, regex
+ * filters, limits, auth) run in order after the location is chosen.  A
+ * handler returns SL_OK or SL_DECLINED to go on, an HTTP status >= 400 to
+ * answer with it (adding headers such as WWW-Authenticate first), or
+ * SL_AGAIN when it will decide later and then call sl_http_access_done().
+ * Register at configuration time; a handler with nothing configured for
+ * the request's location returns SL_DECLINED.
+ */
+#define SL_HTTP_MAX_PHASE_HANDLERS  16
+typedef int (*sl_http_phase_pt)(struct sl_http_request *r);
+int sl_http_add_access_handler(sl_http_phase_pt h);
+void sl_http_access_resume(struct sl_http_request *r);
+void sl_http_access_done(struct sl_http_request *r, int rc);
+
 /* Whether the response to r may keep the connection open. */
 int sl_http_keepalive_ok(struct sl_http_request *r);
 /* Answers status with the standard short HTML page; closes if asked. */

@@ -455,13 +455,13 @@ sl_http_process_head(struct sl_http_conn *hc)
 /* ---- phases ------------------------------------------------------------- */
 
 static int sl_http_discard_step(struct sl_http_request *r);
+static void sl_http_run_content(struct sl_http_request *r);
 
 static void
 sl_http_run(struct sl_http_request *r)
 {
-    struct sl_http_loc_conf *slcf, *lcf;
+    struct sl_http_loc_conf *slcf;
     struct sl_http_head *h = r->head;
-    int rc;
 
     if (h->method == SL_HTTP_UNKNOWN) {
         r->keepalive = 0;
@@ -478,7 +478,70 @@ sl_http_run(struct sl_http_request *r)
     } else {
         r->loc = slcf;
     }
-    lcf = r->loc;
+    /* A server-level return answers before access control (nginx). */
+    if (slcf->return_code != -1) {
+        sl_http_run_content(r);
+        return;
+    }
+    r->phase = 0;
+    sl_http_access_resume(r);
+}
+
+/* ---- the access phase ---------------------------------------------------- */
+
+static sl_http_phase_pt sl_http_access_handlers[SL_HTTP_MAX_PHASE_HANDLERS];
+static unsigned sl_http_naccess;
+
+int
+sl_http_add_access_handler(sl_http_phase_pt h)
+{
+    unsigned i;
+
+    for (i = 0; i < sl_http_naccess; i++) {
+        if (sl_http_access_handlers[i] == h)
+            return SL_OK;
+    }
+    if (sl_http_naccess == SL_HTTP_MAX_PHASE_HANDLERS)
+        return SL_ERROR;
+    sl_http_access_handlers[sl_http_naccess++] = h;
+    return SL_OK;
+}
+
+void
+sl_http_access_resume(struct sl_http_request *r)
+{
+    int rc;
+
+    for (; r->phase < sl_http_naccess; r->phase++) {
+        rc = sl_http_access_handlers[r->phase](r);
+        if (rc == SL_OK || rc == SL_DECLINED)
+            continue;
+        if (rc == SL_AGAIN)
+            return;         /* the handler calls sl_http_access_done() */
+        sl_http_send_error(r, rc >= 400 ? rc : 500);
+        return;
+    }
+    sl_http_run_content(r);
+}
+
+void
+sl_http_access_done(struct sl_http_request *r, int rc)
+{
+    if (rc == SL_OK || rc == SL_DECLINED) {
+        r->phase++;
+        sl_http_access_resume(r);
+        return;
+    }
+    sl_http_send_error(r, rc >= 400 ? rc : 500);
+}
+
+/* The content phase: body limits, then the location's handler. */
+static void
+sl_http_run_content(struct sl_http_request *r)
+{
+    struct sl_http_loc_conf *lcf = r->loc;
+    struct sl_http_head *h = r->head;
+    int rc;
 
     if (h->content_length > 0 && lcf->client_max_body_size > 0
         && h->content_length > lcf->client_max_body_size)
