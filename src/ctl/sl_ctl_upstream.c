@@ -22,24 +22,27 @@ sl_ctl_upstreams(void)
     return sl_cycle->main_conf[sl_upstream_module.index];
 }
 
+/* Time since ms, right-aligned in 6 columns: "52s", "3m", "5h". */
 static void
 sl_ctl_print_since(struct sl_ctl_reply *r, int64_t ms)
 {
+    char buf[32];
     int64_t s;
 
     if (ms <= 0) {
-        sl_ctl_printf(r, "-");
+        sl_ctl_printf(r, "%6s", "-");
         return;
     }
     s = (sl_time_msec - ms) / 1000;
     if (s < 0)
         s = 0;
     if (s < 120)
-        sl_ctl_printf(r, "%llds", (long long) s);
+        snprintf(buf, sizeof(buf), "%llds", (long long) s);
     else if (s < 7200)
-        sl_ctl_printf(r, "%lldm", (long long) (s / 60));
+        snprintf(buf, sizeof(buf), "%lldm", (long long) (s / 60));
     else
-        sl_ctl_printf(r, "%lldh", (long long) (s / 3600));
+        snprintf(buf, sizeof(buf), "%lldh", (long long) (s / 3600));
+    sl_ctl_printf(r, "%6s", buf);
 }
 
 static void
@@ -78,7 +81,7 @@ sl_ctl_servers(struct sl_ctl_reply *r, int argc, char **argv)
     struct sl_upstream **ups, *u;
     struct sl_upstream_server *s;
     struct sl_health_peer *p;
-    unsigned i, j, shown = 0, first_u = 1;
+    unsigned i, j, shown = 0, first_u = 1, first_s;
     int32_t w;
 
     ups = umcf != NULL ? umcf->upstreams.elts : NULL;
@@ -97,20 +100,26 @@ sl_ctl_servers(struct sl_ctl_reply *r, int argc, char **argv)
         }
         shown++;
         if (r->json) {
-            sl_ctl_printf(r, "%s{\"name\":\"%.*s\",\"health_check\":%s,"
-                          "\"servers\":[", first_u ? "" : ",",
-                          (int) u->name.len, u->name.data,
+            char uname[SL_HEALTH_NAME_LEN];
+
+            snprintf(uname, sizeof(uname), "%.*s", (int) u->name.len,
+                     u->name.data);
+            sl_ctl_printf(r, "%s{\"name\":", first_u ? "" : ",");
+            sl_ctl_json_str(r, uname);
+            sl_ctl_printf(r, ",\"health_check\":%s,\"servers\":[",
                           u->health != NULL ? "true" : "false");
             first_u = 0;
         }
+        first_s = 1;
         for (j = 0; j < u->servers.nelts; j++) {
             s = sl_array_at(&u->servers, struct sl_upstream_server, j);
             p = s->peer;
             if (p == NULL)
                 continue;
             if (r->json) {
-                if (j > 0)
+                if (!first_s)
                     sl_ctl_printf(r, ",");
+                first_s = 0;
                 sl_ctl_server_json(r, s);
                 continue;
             }
@@ -120,14 +129,15 @@ sl_ctl_servers(struct sl_ctl_reply *r, int argc, char **argv)
                           w > 0 ? w : s->weight,
                           sl_health_admin_name(atomic_load(&p->admin)),
                           sl_health_state_name(atomic_load(&p->state)));
-            sl_ctl_printf(r, "%6s", "");
-            r->len -= 6;
             sl_ctl_print_since(r, atomic_load(&p->since));
             sl_ctl_printf(r, " ");
             if (atomic_load(&p->checks) == 0)
                 sl_ctl_printf(r, "%8s", "-");
             else if (atomic_load(&p->last_result) > 0)
                 sl_ctl_printf(r, "%4d/%-3u", (int) atomic_load(&p->last_result),
+                              atomic_load(&p->latency_us) / 1000);
+            else if (atomic_load(&p->last_result) == 0)
+                sl_ctl_printf(r, "%4s/%-3u", "ok",      /* type=tcp */
                               atomic_load(&p->latency_us) / 1000);
             else
                 sl_ctl_printf(r, "%8s", "fail");

@@ -179,6 +179,10 @@ struct sl_http_request {
     unsigned                 upgrade_out:1; /* 101: Connection: upgrade */
     unsigned                 phase;         /* access handler running */
     struct sl_str            remote_user;   /* set by auth_basic */
+    /* access control (src/security/) */
+    unsigned                 auth_basic:1;  /* Authorization consumed */
+    unsigned                 access_allowed:1; /* satisfy any: by address */
+    unsigned                 access_denied:1;  /* satisfy any: auth decides */
 };
 
 /* ---- shared functions ------------------------------------------------- */

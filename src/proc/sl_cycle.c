@@ -339,8 +339,12 @@ sl_cycle_open(struct sl_cycle *cycle, struct sl_cycle *old, char *err,
                      files[i]->path, errno, strerror(errno));
             goto fail;
         }
-        if (geteuid() == 0 && cycle->core->uid != 0)
-            (void) fchown(files[i]->fd, cycle->core->uid, (gid_t) -1);
+        if (geteuid() == 0 && cycle->core->uid != 0
+            && fchown(files[i]->fd, cycle->core->uid, (gid_t) -1) == -1)
+        {
+            sl_log_error(SL_LOG_WARN, errno, "fchown() \"%s\" failed",
+                         files[i]->path);
+        }
     }
 
     if (sl_shm_zones_init(cycle, old) != SL_OK) {
@@ -394,8 +398,12 @@ sl_cycle_reopen_files(struct sl_cycle *cycle, int chown_to_user)
                          files[i]->path);
             continue;
         }
-        if (chown_to_user && geteuid() == 0 && cycle->core->uid != 0)
-            (void) fchown(fd, cycle->core->uid, (gid_t) -1);
+        if (chown_to_user && geteuid() == 0 && cycle->core->uid != 0
+            && fchown(fd, cycle->core->uid, (gid_t) -1) == -1)
+        {
+            sl_log_error(SL_LOG_WARN, errno, "fchown() \"%s\" failed",
+                         files[i]->path);
+        }
         if (files[i]->fd == -1) {
             files[i]->fd = fd;
             continue;

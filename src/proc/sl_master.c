@@ -557,6 +557,13 @@ sl_master_reopen(void)
 {
     sl_log_error(SL_LOG_NOTICE, 0, "reopening logs");
     sl_log_reopen();
+    /* A log file the master just created must be the workers' to reopen. */
+    if (sl_log_main.path != NULL && geteuid() == 0 && sl_cycle->core->uid != 0
+        && fchown(sl_log_main.fd, sl_cycle->core->uid, (gid_t) -1) == -1)
+    {
+        sl_log_error(SL_LOG_WARN, errno, "fchown() \"%s\" failed",
+                     sl_log_main.path);
+    }
     sl_cycle_reopen_files(sl_cycle, 1);
     sl_master_signal_children(SIGUSR1, 0);
 }
@@ -701,8 +708,12 @@ sl_master_run(struct sl_cycle *cycle)
                 ccf->error_log, strerror(errno));
         return 1;
     }
-    if (ccf->error_log != NULL && geteuid() == 0 && ccf->uid != 0)
-        (void) fchown(sl_log_main.fd, ccf->uid, (gid_t) -1);
+    if (ccf->error_log != NULL && geteuid() == 0 && ccf->uid != 0
+        && fchown(sl_log_main.fd, ccf->uid, (gid_t) -1) == -1)
+    {
+        sl_log_error(SL_LOG_WARN, errno, "fchown() \"%s\" failed",
+                     ccf->error_log);
+    }
     sl_master_prepare_dirs(cycle);
     if (ccf->ctl_path != NULL && sl_master_open_ctl(cycle) != SL_OK) {
         fprintf(stderr, "sluice: cannot open the control socket \"%s\", "

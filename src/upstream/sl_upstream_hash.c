@@ -278,7 +278,9 @@ sl_hash_get_ring(struct sl_upstream *u, const struct sl_hash_conf *hcf,
             }
             s[i].current_weight += s[i].effective_weight;
             total += s[i].effective_weight;
-            if (s[i].effective_weight < sl_upstream_server_weight(&s[i]))
+            if (s[i].effective_weight > sl_upstream_server_weight(&s[i]))
+                s[i].effective_weight = sl_upstream_server_weight(&s[i]);
+            else if (s[i].effective_weight < sl_upstream_server_weight(&s[i]))
                 s[i].effective_weight++;
             if (best == NULL || s[i].current_weight > best->current_weight) {
                 best = &s[i];

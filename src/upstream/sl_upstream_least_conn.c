@@ -81,7 +81,9 @@ sl_lc_pick(struct sl_upstream *u, unsigned from, unsigned to,
             continue;
         s[i].current_weight += s[i].effective_weight;
         total += s[i].effective_weight;
-        if (s[i].effective_weight < w)
+        if (s[i].effective_weight > w)
+            s[i].effective_weight = w;
+        else if (s[i].effective_weight < w)
             s[i].effective_weight++;
         if (s[i].current_weight > pick->current_weight) {
             pick = &s[i];

@@ -36,7 +36,7 @@ sl_rr_pick(struct sl_upstream *u, unsigned from, unsigned to,
     const struct sl_upstream_tried *tried, unsigned *nfull)
 {
     struct sl_upstream_server *s = u->servers.elts, *best = NULL;
-    int total = 0, full;
+    int total = 0, full, w;
     unsigned i;
 
     for (i = from; i < to; i++) {
@@ -48,7 +48,11 @@ sl_rr_pick(struct sl_upstream *u, unsigned from, unsigned to,
         }
         s[i].current_weight += s[i].effective_weight;
         total += s[i].effective_weight;
-        if (s[i].effective_weight < sl_upstream_server_weight(&s[i]))
+        w = sl_upstream_server_weight(&s[i]);
+        /* A lowered runtime weight (sluicectl weight) applies at once. */
+        if (s[i].effective_weight > w)
+            s[i].effective_weight = w;
+        else if (s[i].effective_weight < w)
             s[i].effective_weight++;
         if (best == NULL || s[i].current_weight > best->current_weight)
             best = &s[i];
