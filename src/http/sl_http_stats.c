@@ -309,6 +309,37 @@ sl_stats_printf(struct sl_stats_out *o, const char *fmt, ...)
     }
 }
 
+/* s escaped for a Prometheus label value (\\ \" \n) or a JSON string. */
+static const char *
+sl_stats_esc(struct sl_stats_out *o, const char *s, size_t n, int json)
+{
+    char *d, *p;
+    size_t i;
+
+    d = p = sl_pnalloc(o->r->pool, n * 6 + 1);
+    if (d == NULL) {
+        o->failed = 1;
+        return "";
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char) c;
+        } else if (c == '\n') {
+            *p++ = '\\';
+            *p++ = 'n';
+        } else if (json && c < 0x20) {
+            p += sprintf(p, "\\u%04x", c);
+        } else {
+            *p++ = (char) c;
+        }
+    }
+    *p = '\0';
+    return d;
+}
+#define SL_E(s)   sl_stats_esc(o, (s), strlen(s), 0)
+
 static struct sl_upstream_main_conf *
 sl_stats_upstreams(void)
 {
@@ -337,7 +368,7 @@ sl_stats_metrics_text(struct sl_stats_out *o, struct sl_stats *st)
             for (c = 0; c < 5; c++)
                 sl_stats_printf(o, "sluice_http_requests_total{server=\"%s\","
                     "method=\"%s\",status=\"%uxx\"} %llu\n",
-                    st->servers[i].name, sl_stats_methods[m], c + 1,
+                    SL_E(st->servers[i].name), sl_stats_methods[m], c + 1,
                     (unsigned long long) atomic_load(
                         &st->servers[i].requests[m][c]));
     }
@@ -347,14 +378,14 @@ sl_stats_metrics_text(struct sl_stats_out *o, struct sl_stats *st)
     for (i = 0; i < SL_STATS_MAX_SERVERS; i++)
         if (st->servers[i].used)
             sl_stats_printf(o, "sluice_http_received_bytes_total{server="
-                "\"%s\"} %llu\n", st->servers[i].name,
+                "\"%s\"} %llu\n", SL_E(st->servers[i].name),
                 (unsigned long long) atomic_load(&st->servers[i].bytes_in));
     sl_stats_printf(o, "# HELP sluice_http_sent_bytes_total Bytes of "
         "responses sent.\n# TYPE sluice_http_sent_bytes_total counter\n");
     for (i = 0; i < SL_STATS_MAX_SERVERS; i++)
         if (st->servers[i].used)
             sl_stats_printf(o, "sluice_http_sent_bytes_total{server=\"%s\"} "
-                "%llu\n", st->servers[i].name,
+                "%llu\n", SL_E(st->servers[i].name),
                 (unsigned long long) atomic_load(&st->servers[i].bytes_out));
 
     sl_stats_printf(o, "# HELP sluice_http_request_duration_seconds Time "
@@ -375,7 +406,7 @@ sl_stats_metrics_text(struct sl_stats_out *o, struct sl_stats *st)
         atomic_load(&st->duration_sum_us) / 1e6,
         (unsigned long long) atomic_load(&st->duration_count));
 
-    for (i = 0; i < SL_STATS_MAX_SLOTS; i++) {
+    for (i = 0; i < SL_STATS_MAX_SLOTS && i < sl_cycle->nworkers; i++) {
         active += atomic_load(&st->slots[i].active);
     }
     sl_stats_printf(o, "# HELP sluice_connections_active Open connections, "
@@ -409,7 +440,7 @@ sl_stats_metrics_text(struct sl_stats_out *o, struct sl_stats *st)
             if ((p = s->peer) == NULL)
                 continue;
             sl_stats_printf(o, "sluice_upstream_server_up{upstream=\"%s\","
-                "server=\"%s\"} %d\n", p->upstream, p->addr,
+                "server=\"%s\"} %d\n", SL_E(p->upstream), SL_E(p->addr),
                 !s->down && atomic_load(&p->admin) == SL_HEALTH_READY
                 && atomic_load(&p->state) != SL_HEALTH_DOWN);
         }
@@ -423,7 +454,7 @@ sl_stats_metrics_text(struct sl_stats_out *o, struct sl_stats *st)
             if ((p = s->peer) == NULL)                                        \
                 continue;                                                     \
             sl_stats_printf(o, mname "{upstream=\"%s\",server=\"%s\"} " fmt   \
-                            "\n", p->upstream, p->addr, expr);                \
+                            "\n", SL_E(p->upstream), SL_E(p->addr), expr);    \
         }
     SL_STATS_PEER_METRIC("sluice_upstream_server_active_connections", "gauge",
         "Requests in flight to the server, all workers.",
@@ -467,7 +498,7 @@ sl_stats_json(struct sl_stats_out *o, struct sl_stats *st)
                 total += v;
             }
     }
-    for (i = 0; i < SL_STATS_MAX_SLOTS; i++)
+    for (i = 0; i < SL_STATS_MAX_SLOTS && i < sl_cycle->nworkers; i++)
         active += atomic_load(&st->slots[i].active);
     sl_stats_printf(o, "{\"version\":\"%s\",\"time\":%lld,\"started\":%lld,"
         "\"generation_reloads\":%llu,\"requests\":%llu,\"status\":{\"1xx\":"
@@ -481,9 +512,9 @@ sl_stats_json(struct sl_stats_out *o, struct sl_stats *st)
         (long long) active);
     ups = umcf != NULL ? umcf->upstreams.elts : NULL;
     for (i = 0; umcf != NULL && i < umcf->upstreams.nelts; i++) {
-        sl_stats_printf(o, "%s{\"name\":\"%.*s\",\"servers\":[",
-                        i ? "," : "", (int) ups[i]->name.len,
-                        ups[i]->name.data);
+        sl_stats_printf(o, "%s{\"name\":\"%s\",\"servers\":[",
+                        i ? "," : "", sl_stats_esc(o, (char *) ups[i]->name.data,
+                        ups[i]->name.len, 1));
         first = 1;
         for (j = 0; j < ups[i]->servers.nelts; j++) {
             s = sl_array_at(&ups[i]->servers, struct sl_upstream_server, j);
@@ -525,7 +556,23 @@ static const char sl_stats_page[] =
 "border-bottom:1px solid #e4e7ec}\nth{font-weight:600;background:#eef1f5}\n"
 ".up{color:#16803c;font-weight:600}.down{color:#c0262d;font-weight:600}\n"
 ".drain,.maint{color:#a35b00;font-weight:600}\n"
-".wrap{overflow-x:auto}\n#err{color:#c0262d}\n</style></head><body>\n"
+".wrap{overflow-x:auto}\n#err{color:#c0262d}\n"
+"@media (max-width:600px){body{padding:.6em}"
+".cards{display:grid;grid-template-columns:repeat(3,1fr)}"
+".card{min-width:0;padding:.5em .6em}"
+"table,tbody,tr,td{display:block}tr:first-child{display:none}"
+"tr{padding:.45em .6em;border-bottom:1px solid #e4e7ec}"
+"td{display:inline-block;border:0;padding:.05em 0;margin-right:.9em}"
+"td:first-child{display:block;margin:0 0 .15em}"
+"td:nth-child(n+2)::before{color:#5b6472;font-weight:400;margin-right:.3em}"
+"td:nth-child(2)::before{content:'health'}"
+"td:nth-child(3)::before{content:'admin'}"
+"td:nth-child(4)::before{content:'weight'}"
+"td:nth-child(5)::before{content:'active'}"
+"td:nth-child(6)::before{content:'requests'}"
+"td:nth-child(7)::before{content:'failures'}"
+"td:nth-child(8)::before{content:'check ms'}}\n"
+"</style></head><body>\n"
 "<h1>sluice <span id=\"ver\"></span></h1>\n<div class=\"cards\">\n"
 "<div class=\"card\">requests/s<b id=\"rps\">-</b></div>\n"
 "<div class=\"card\">requests<b id=\"req\">-</b></div>\n"
@@ -617,8 +664,18 @@ sl_stats_status_handler(struct sl_http_request *r)
 {
     struct sl_str *a = &r->args;
 
-    if (a->len >= 11 && memmem(a->data, a->len, "format=json", 11) != NULL)
-        return sl_stats_send(r, 1);
+    const char *p = a->data, *end = a->data + a->len, *amp;
+
+    /* The argument format=json exactly, anywhere in the query. */
+    while (p != NULL && p < end) {
+        amp = memchr(p, '&', (size_t) (end - p));
+        if ((size_t) ((amp ? amp : end) - p) == 11
+            && memcmp(p, "format=json", 11) == 0)
+        {
+            return sl_stats_send(r, 1);
+        }
+        p = amp ? amp + 1 : NULL;
+    }
     return sl_stats_send(r, 2);
 }
 
