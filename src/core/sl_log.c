@@ -6,11 +6,12 @@
  * interleaving within a line.
  */
 #include "sl_core.h"
+#include "sl_syslog.h"
 
 #include <fcntl.h>
 #include <strings.h>
 
-struct sl_log sl_log_main = { STDERR_FILENO, SL_LOG_NOTICE, NULL };
+struct sl_log sl_log_main = { STDERR_FILENO, SL_LOG_NOTICE, NULL, NULL };
 pid_t sl_pid;
 int sl_log_slot;
 
@@ -32,12 +33,19 @@ sl_log_verror(enum sl_log_level level, int err, const char *fmt, va_list ap)
         sl_time_update();
     p = line;
     last = line + sizeof(line) - 1;     /* room for the newline */
-    p = sl_snprintf(p, last, "%s [%s] %d#%d: ", sl_cached_err_log_time,
-                    sl_log_levels[level],
+    if (sl_log_main.syslog == NULL)
+        p = sl_snprintf(p, last, "%s ", sl_cached_err_log_time);
+    p = sl_snprintf(p, last, "[%s] %d#%d: ", sl_log_levels[level],
                     (int) (sl_pid ? sl_pid : getpid()), sl_log_slot);
     p = sl_vsnprintf(p, last, fmt, ap);
     if (err != 0)
         p = sl_snprintf(p, last, " (%d: %s)", err, strerror(err));
+    if (sl_log_main.syslog != NULL) {
+        /* The levels are syslog's severities, emerg 0 to debug 7. */
+        (void) sl_syslog_send(sl_log_main.syslog, (int) level, line,
+                              (size_t) (p - line));
+        return;
+    }
     *p++ = '\n';
     do {
         n = write(sl_log_main.fd, line, (size_t) (p - line));
@@ -86,6 +94,7 @@ sl_log_open(const char *path, enum sl_log_level level)
         free(sl_log_main.path);
         sl_log_main.fd = STDERR_FILENO;
         sl_log_main.path = NULL;
+        sl_log_main.syslog = NULL;
         sl_log_main.level = level;
         return SL_OK;
     }
@@ -102,8 +111,22 @@ sl_log_open(const char *path, enum sl_log_level level)
     free(sl_log_main.path);
     sl_log_main.fd = fd;
     sl_log_main.path = copy;
+    sl_log_main.syslog = NULL;
     sl_log_main.level = level;
     return SL_OK;
+}
+
+void
+sl_log_open_syslog(struct sl_syslog_peer *peer, enum sl_log_level level)
+{
+    SL_CHECK_OBJ_NOTNULL(peer, SL_SYSLOG_PEER_MAGIC);
+    if (sl_log_main.fd != STDERR_FILENO && sl_log_main.fd != -1)
+        close(sl_log_main.fd);
+    free(sl_log_main.path);
+    sl_log_main.fd = -1;
+    sl_log_main.path = NULL;
+    sl_log_main.syslog = peer;
+    sl_log_main.level = level;
 }
 
 int

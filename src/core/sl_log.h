@@ -3,6 +3,7 @@
  * messages look like nginx's:
  *   2026/11/28 10:00:00 [error] 1234#0: connect() to 127.0.0.1:8081
  *       failed (111: Connection refused) while connecting to upstream
+ * or, sent to syslog (which adds its own time), without the time.
  */
 #ifndef SL_LOG_H
 #define SL_LOG_H
@@ -18,10 +19,13 @@ enum sl_log_level {
     SL_LOG_DEBUG
 };
 
+struct sl_syslog_peer;
+
 struct sl_log {
-    int                 fd;
+    int                 fd;          /* -1 with syslog */
     enum sl_log_level   level;
-    char               *path;        /* NULL: stderr */
+    char               *path;        /* NULL: stderr or syslog */
+    struct sl_syslog_peer *syslog;   /* non-NULL: lines go there */
 };
 
 /* The error log of this process; starts as stderr at level notice. */
@@ -41,7 +45,13 @@ int sl_log_level_parse(const struct sl_str *name);
  * errno set.
  */
 int sl_log_open(const char *path, enum sl_log_level level);
-/* Reopens the current log file (USR1); no-op on stderr. */
+/*
+ * Makes the syslog target peer (opened, owned by the cycle that holds it)
+ * the error log; the severity of each message is its level.  The caller
+ * switches away from peer before the cycle closes it.
+ */
+void sl_log_open_syslog(struct sl_syslog_peer *peer, enum sl_log_level level);
+/* Reopens the current log file (USR1); no-op on stderr and syslog. */
 int sl_log_reopen(void);
 
 #define sl_log_debug(...)                                                     \

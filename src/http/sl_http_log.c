@@ -3,6 +3,7 @@
  *
  *   log_format NAME [escape=default|json|none] STRING ...;     http
  *   access_log PATH [FORMAT] [buffer=SIZE] [flush=TIME] | off;
+ *   access_log syslog:server=ADDRESS[,...] [FORMAT];
  *                                                 http, server, location
  *
  * A format is compiled once into a complex value: literal parts and
@@ -22,9 +23,14 @@
  * request), and by sl_http_log_flush_all() at worker exit and before a
  * reopen.  There is no timer: an idle worker keeps its buffered lines
  * until the next request or until it exits.
+ *
+ * A syslog target (sl_syslog.c) gets one datagram per line, without the
+ * newline, at the moment the request ends: never buffered, so a worker
+ * that dies loses nothing it has logged, and never reopened.
  */
 #include "sl_core.h"
 #include "sl_http_variables.h"
+#include "sl_syslog.h"
 
 #ifndef SL_LOCALSTATEDIR
 #define SL_LOCALSTATEDIR "/var"
@@ -59,7 +65,8 @@ struct sl_http_log_file {
 };
 
 struct sl_http_log {
-    struct sl_http_log_file *file;
+    struct sl_http_log_file *file;      /* NULL with syslog */
+    struct sl_syslog_peer   *syslog;
     struct sl_http_log_fmt  *fmt;
 };
 
@@ -339,10 +346,15 @@ sl_http_log_request(struct sl_http_request *r)
             }
             if (line == NULL)
                 continue;
-            if (logs[i].file->start != NULL)
+            if (logs[i].syslog != NULL) {
+                (void) sl_syslog_send(logs[i].syslog,
+                                      logs[i].syslog->severity, line,
+                                      len - 1);
+            } else if (logs[i].file->start != NULL) {
                 sl_http_log_buffer(logs[i].file, line, len);
-            else
+            } else {
                 sl_http_log_write(logs[i].file, line, len);
+            }
         }
     }
     sl_http_log_flush_due();
@@ -550,6 +562,7 @@ nomem:
     return NULL;
 }
 
+/* Adds a log to path (a file, or a syslog target with size 0). */
 static int
 sl_http_log_add(struct sl_conf_ctx *cf, struct sl_http_log_loc_conf *llcf,
     const struct sl_str *path, struct sl_http_log_fmt *fmt, size_t size,
@@ -566,8 +579,13 @@ sl_http_log_add(struct sl_conf_ctx *cf, struct sl_http_log_loc_conf *llcf,
     if (log == NULL)
         goto nomem;
     log->fmt = fmt;
-    log->file = sl_http_log_file_get(cf, path, size, flush);
-    if (log->file == NULL) {
+    log->file = NULL;
+    log->syslog = NULL;
+    if (sl_syslog_is_spec(path))
+        log->syslog = sl_conf_syslog_peer(cf, path);
+    else
+        log->file = sl_http_log_file_get(cf, path, size, flush);
+    if (log->file == NULL && log->syslog == NULL) {
         llcf->logs->nelts--;
         return SL_ERROR;
     }
@@ -578,7 +596,10 @@ nomem:
     return SL_ERROR;
 }
 
-/* access_log PATH [FORMAT] [buffer=SIZE] [flush=TIME] | off; */
+/*
+ * access_log PATH [FORMAT] [buffer=SIZE] [flush=TIME] | off;
+ * access_log syslog:server=ADDRESS[,PARAM...] [FORMAT];
+ */
 static int
 sl_http_log_set_log(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     void *conf)
@@ -634,6 +655,10 @@ sl_http_log_set_log(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
                           (int) args[i].len, args[i].data);
             return SL_ERROR;
         }
+    }
+    if (sl_syslog_is_spec(&args[0]) && (size > 0 || flush > 0)) {
+        sl_conf_error(cf, "logs to syslog cannot be buffered");
+        return SL_ERROR;
     }
     if (flush > 0 && size == 0) {
         sl_conf_error(cf, "no buffer is defined for access_log \"%.*s\"",

@@ -682,6 +682,13 @@ sl_proxy_skip_request_header(struct sl_proxy_ctx *ctx,
     {
         return 1;
     }
+    /*
+     * Credentials auth_basic checked were meant for sluice, not the
+     * upstream (proxy_set_header Authorization $http_authorization;
+     * passes them on: a set header replaces the client's below).
+     */
+    if (ctx->r->auth_basic && sl_str_caseeq(&h->name, "authorization"))
+        return 1;
     /* Headers the client named in Connection are hop-by-hop too. */
     if (rq->h_connection >= 0) {
         for (i = 0; i < rq->nheaders; i++) {

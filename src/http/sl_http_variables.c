@@ -191,12 +191,15 @@ sl_http_var_binary_remote_addr(struct sl_http_request *r, struct sl_str *v,
     }
 }
 
-/* No authentication yet; auth_basic will replace this getter. */
+/* The user auth_basic accepted; no value without one. */
 static int
 sl_http_var_remote_user(struct sl_http_request *r, struct sl_str *v,
     uintptr_t data)
 {
-    return SL_DECLINED;
+    if (r->remote_user.len == 0)
+        return SL_DECLINED;
+    *v = r->remote_user;
+    return SL_OK;
 }
 
 /*

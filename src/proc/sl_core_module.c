@@ -4,6 +4,7 @@
  */
 #include "sl_core.h"
 #include "sl_cycle.h"
+#include "sl_syslog.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -208,9 +209,16 @@ sl_core_set_error_log(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     struct sl_conf_node *n = cf->node;
     int level;
 
-    if (sl_str_eq(&n->args[0], "stderr"))
+    ccf->error_log_syslog = NULL;
+    if (sl_str_eq(&n->args[0], "stderr")) {
         ccf->error_log = NULL;
-    else {
+    } else if (sl_syslog_is_spec(&n->args[0])) {
+        /* The text is kept for messages and to compare at reload. */
+        ccf->error_log_syslog = sl_conf_syslog_peer(cf, &n->args[0]);
+        ccf->error_log = sl_pstrdup(cf->pool, &n->args[0]);
+        if (ccf->error_log_syslog == NULL || ccf->error_log == NULL)
+            return SL_ERROR;
+    } else {
         ccf->error_log = sl_conf_full_path(cf, &n->args[0]);
         if (ccf->error_log == NULL)
             return SL_ERROR;

@@ -10,6 +10,7 @@
  */
 #include "sl_core.h"
 #include "sl_cycle.h"
+#include "sl_syslog.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -62,6 +63,27 @@ sl_conf_open_file(struct sl_conf_ctx *cf, const struct sl_str *path)
     f->fd = -1;
     *files = f;
     return f;
+}
+
+struct sl_syslog_peer *
+sl_conf_syslog_peer(struct sl_conf_ctx *cf, const struct sl_str *spec)
+{
+    struct sl_syslog_peer *peer, **slot;
+    char err[SL_CONF_ERRLEN];
+
+    peer = sl_pcalloc(cf->pool, sizeof(*peer));
+    slot = sl_array_push(&cf->cycle->syslogs);
+    if (peer == NULL || slot == NULL) {
+        sl_conf_error(cf, "out of memory");
+        return NULL;
+    }
+    if (sl_syslog_parse(spec, peer, err, sizeof(err)) != SL_OK) {
+        cf->cycle->syslogs.nelts--;
+        sl_conf_error(cf, "%s", err);
+        return NULL;
+    }
+    *slot = peer;
+    return peer;
 }
 
 struct sl_listening *
@@ -151,7 +173,8 @@ sl_cycle_load(const char *path, char *err, size_t errlen)
     if (sl_array_init(&cycle->listening, pool, 4, sizeof(void *)) != SL_OK
         || sl_array_init(&cycle->shm_zones, pool, 4, sizeof(void *)) != SL_OK
         || sl_array_init(&cycle->open_files, pool, 4, sizeof(void *))
-           != SL_OK)
+           != SL_OK
+        || sl_array_init(&cycle->syslogs, pool, 2, sizeof(void *)) != SL_OK)
     {
         goto nomem;
     }
@@ -287,6 +310,7 @@ static void
 sl_cycle_close_files(struct sl_cycle *cycle)
 {
     struct sl_open_file **files = cycle->open_files.elts;
+    struct sl_syslog_peer **peers = cycle->syslogs.elts;
     unsigned i;
 
     for (i = 0; i < cycle->open_files.nelts; i++) {
@@ -295,6 +319,8 @@ sl_cycle_close_files(struct sl_cycle *cycle)
             files[i]->fd = -1;
         }
     }
+    for (i = 0; i < cycle->syslogs.nelts; i++)
+        sl_syslog_close(peers[i]);
 }
 
 int
@@ -302,6 +328,7 @@ sl_cycle_open(struct sl_cycle *cycle, struct sl_cycle *old, char *err,
     size_t errlen)
 {
     struct sl_listening **lss, *ls, *ols;
+    struct sl_syslog_peer **peers;
     struct sl_open_file **files;
     unsigned i, s;
 
@@ -344,6 +371,20 @@ sl_cycle_open(struct sl_cycle *cycle, struct sl_cycle *old, char *err,
         {
             sl_log_error(SL_LOG_WARN, errno, "fchown() \"%s\" failed",
                          files[i]->path);
+        }
+    }
+
+    /*
+     * A new socket per target and generation: old workers keep sending
+     * on their copies of the old ones while they drain.
+     */
+    peers = cycle->syslogs.elts;
+    for (i = 0; i < cycle->syslogs.nelts; i++) {
+        if (sl_syslog_open(peers[i]) != SL_OK) {
+            snprintf(err, errlen, "socket() for syslog server \"%s\" "
+                     "failed (%d: %s)", peers[i]->server, errno,
+                     strerror(errno));
+            goto fail;
         }
     }
 

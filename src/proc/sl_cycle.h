@@ -19,6 +19,7 @@ struct sl_core_conf {
     int64_t                  rlimit_nofile;
     char                    *pid_path;           /* NULL: off */
     char                    *error_log;          /* NULL: stderr */
+    struct sl_syslog_peer   *error_log_syslog;   /* syslog:...; or NULL */
     int                      error_log_level;
     char                    *ctl_path;           /* NULL: off */
     mode_t                   ctl_mode;
@@ -44,6 +45,7 @@ struct sl_cycle {
     struct sl_array          listening;     /* struct sl_listening * */
     struct sl_array          shm_zones;     /* struct sl_shm_zone * */
     struct sl_array          open_files;    /* struct sl_open_file * */
+    struct sl_array          syslogs;       /* struct sl_syslog_peer * */
     unsigned                 generation;
     unsigned                 nworkers;
 };
@@ -57,7 +59,7 @@ extern struct sl_cycle *sl_cycle;     /* the current one in this process */
 struct sl_cycle *sl_cycle_load(const char *path, char *err, size_t errlen);
 /*
  * Opens what cycle needs (listening sockets, taking over old's where the
- * address matches; log files; shared memory).  On failure releases what it
+ * address matches; log files and syslog sockets; shared memory).  On failure releases what it
  * opened that old did not own and returns SL_ERROR with the reason in err.
  */
 int sl_cycle_open(struct sl_cycle *cycle, struct sl_cycle *old, char *err,
@@ -72,6 +74,13 @@ char *sl_conf_full_path(struct sl_conf_ctx *cf, const struct sl_str *s);
 /* Registers an append-only file to open with the cycle; dedup by path. */
 struct sl_open_file *sl_conf_open_file(struct sl_conf_ctx *cf,
     const struct sl_str *path);
+/*
+ * Parses a "syslog:..." target (errors as "FILE:LINE: reason") and
+ * registers it to be opened with the cycle, one socket per call; the
+ * socket is not reopened on USR1.  Returns NULL on error.
+ */
+struct sl_syslog_peer *sl_conf_syslog_peer(struct sl_conf_ctx *cf,
+    const struct sl_str *spec);
 /* Registers a listen address; returns the (possibly shared) listening. */
 struct sl_listening *sl_conf_add_listening(struct sl_conf_ctx *cf,
     const union sl_sockaddr *sa, socklen_t len, int backlog);

@@ -488,14 +488,27 @@ sl_master_reload(char *err, size_t errlen)
         goto failed;
     }
     ccf = cycle->core;
-    if (ccf->error_log == NULL
-        || old->core->error_log == NULL
-        || strcmp(ccf->error_log, old->core->error_log) != 0
-        || ccf->error_log_level != old->core->error_log_level)
+    if (ccf->error_log_syslog != NULL) {
+        /* The old target's socket closes with the old cycle. */
+        sl_log_open_syslog(ccf->error_log_syslog,
+                           (enum sl_log_level) ccf->error_log_level);
+    } else if (ccf->error_log == NULL
+               || old->core->error_log == NULL
+               || old->core->error_log_syslog != NULL
+               || strcmp(ccf->error_log, old->core->error_log) != 0
+               || ccf->error_log_level != old->core->error_log_level)
     {
-        if (sl_log_open(ccf->error_log, ccf->error_log_level) != SL_OK)
-            sl_log_error(SL_LOG_ALERT, errno, "open() \"%s\" failed, "
-                         "keeping the old error log", ccf->error_log);
+        if (sl_log_open(ccf->error_log, ccf->error_log_level) != SL_OK) {
+            if (sl_log_main.syslog != NULL) {
+                /* The old syslog target goes away with the old cycle. */
+                sl_log_error(SL_LOG_ALERT, errno, "open() \"%s\" failed, "
+                             "logging to stderr", ccf->error_log);
+                sl_log_open(NULL, ccf->error_log_level);
+            } else {
+                sl_log_error(SL_LOG_ALERT, errno, "open() \"%s\" failed, "
+                             "keeping the old error log", ccf->error_log);
+            }
+        }
     }
     if (ccf->ctl_path == NULL && sl_ctl_fd != -1) {
         epoll_ctl(sl_mep, EPOLL_CTL_DEL, sl_ctl_fd, NULL);
@@ -703,12 +716,16 @@ sl_master_run(struct sl_cycle *cycle)
         fprintf(stderr, "sluice: %s\n", err);
         return 1;
     }
-    if (sl_log_open(ccf->error_log, ccf->error_log_level) != SL_OK) {
+    /* Until here messages went to stderr, so none is lost. */
+    if (ccf->error_log_syslog != NULL) {
+        sl_log_open_syslog(ccf->error_log_syslog,
+                           (enum sl_log_level) ccf->error_log_level);
+    } else if (sl_log_open(ccf->error_log, ccf->error_log_level) != SL_OK) {
         fprintf(stderr, "sluice: open() \"%s\" failed: %s\n",
                 ccf->error_log, strerror(errno));
         return 1;
     }
-    if (ccf->error_log != NULL && geteuid() == 0 && ccf->uid != 0
+    if (sl_log_main.path != NULL && geteuid() == 0 && ccf->uid != 0
         && fchown(sl_log_main.fd, ccf->uid, (gid_t) -1) == -1)
     {
         sl_log_error(SL_LOG_WARN, errno, "fchown() \"%s\" failed",

@@ -12,6 +12,9 @@ extern struct sl_module sl_upstream_module;
 extern struct sl_module sl_http_proxy_module;
 extern struct sl_module sl_health_module;
 extern struct sl_module sl_http_stats_module;
+extern struct sl_module sl_limit_module;
+extern struct sl_module sl_access_module;
+extern struct sl_module sl_auth_basic_module;
 
 struct sl_module *sl_modules[] = {
     &sl_core_module,
@@ -21,6 +24,10 @@ struct sl_module *sl_modules[] = {
     &sl_http_proxy_module,
     &sl_health_module,
     &sl_http_stats_module,
+    /* Access handlers run in this order: limits, filters, auth. */
+    &sl_limit_module,
+    &sl_access_module,
+    &sl_auth_basic_module,
     NULL
 };
 
