@@ -1,9 +1,9 @@
 #!/usr/bin/perl
 
 # Proxy with several workers: every worker proxies and pools; a server's
-# passive failures (max_fails, fail_timeout) should live in the shared
-# health table, so that once one worker has seen it fail the others skip it
-# too (DESIGN.md, "Shared memory"; a TODO test until then).
+# passive failures (max_fails, fail_timeout) live in the shared health
+# table, so that once one worker has seen it fail the others skip it too
+# (DESIGN.md, "Shared memory").
 
 use strict;
 use warnings;
@@ -85,9 +85,6 @@ $u->stop;
     my $fails = () = $t->error_log =~ /connect\(\) failed[^\n]*127\.0\.0\.1:$dead/g;
     SKIP: {
         skip 'the kernel sent every connection to one worker', 1 if keys %pids < 2;
-        # sl_upstream_rr.c keeps this state per worker for now (as nginx
-        # without a zone); DESIGN.md puts it in the shared health table.
-        local $TODO = 'passive failure counts are per worker until the shared health table';
         is($fails, 1, 'max_fails=1 shared by the workers: the dead server tried once in all '
             . '(requests served by ' . scalar(keys %pids) . ' workers)');
     }
