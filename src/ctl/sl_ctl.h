@@ -61,5 +61,6 @@ void sl_ctl_server_close(int lfd, const char *path);
 void sl_ctl_servers(struct sl_ctl_reply *r, int argc, char **argv);
 void sl_ctl_server_admin(struct sl_ctl_reply *r, int argc, char **argv);
 void sl_ctl_server_weight(struct sl_ctl_reply *r, int argc, char **argv);
+void sl_ctl_server_change(struct sl_ctl_reply *r, int argc, char **argv);
 
 #endif /* SL_CTL_H */

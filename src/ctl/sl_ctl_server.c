@@ -64,6 +64,8 @@ static const struct sl_ctl_cmd  sl_ctl_cmds[] = {
     { "ready",  1, 1, sl_ctl_server_admin, "ready UPSTREAM/SERVER" },
     { "maint",  1, 1, sl_ctl_server_admin, "maint UPSTREAM/SERVER" },
     { "weight", 2, 2, sl_ctl_server_weight, "weight UPSTREAM/SERVER N" },
+    { "server", 3, 4, sl_ctl_server_change,
+      "server add UPSTREAM ADDRESS [weight=N] | server remove UPSTREAM ADDRESS" },
 };
 
 /* ---- opening and closing -------------------------------------------- */

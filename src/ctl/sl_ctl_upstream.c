@@ -11,6 +11,7 @@
 #include "sl_ctl.h"
 #include "sl_cycle.h"
 #include "sl_health.h"
+#include "sl_process.h"
 
 #include <strings.h>
 
@@ -216,6 +217,7 @@ sl_ctl_server_admin(struct sl_ctl_reply *r, int argc, char **argv)
     atomic_store(&p->admin, admin);
     sl_log_error(SL_LOG_NOTICE, 0, "upstream server %s in \"%s\" set to %s",
                  p->addr, p->upstream, sl_health_admin_name(admin));
+    (void) sl_upstream_state_save();
     if (r->json)
         sl_ctl_printf(r, "{\"server\":\"%s/%s\",\"admin\":\"%s\"}\n",
                       p->upstream, p->addr, sl_health_admin_name(admin));
@@ -245,9 +247,145 @@ sl_ctl_server_weight(struct sl_ctl_reply *r, int argc, char **argv)
     atomic_store(&p->weight, (int32_t) w);
     sl_log_error(SL_LOG_NOTICE, 0, "upstream server %s in \"%s\" weight %d",
                  p->addr, p->upstream, (int) w);
+    (void) sl_upstream_state_save();
     if (r->json)
         sl_ctl_printf(r, "{\"server\":\"%s/%s\",\"weight\":%d}\n",
                       p->upstream, p->addr, (int) w);
     else
         sl_ctl_printf(r, "%s/%s: weight %d\n", p->upstream, p->addr, (int) w);
+}
+
+/* The group named name in the running configuration, or NULL. */
+static struct sl_upstream *
+sl_ctl_group(const char *name)
+{
+    struct sl_upstream_main_conf *umcf = sl_ctl_upstreams();
+    struct sl_upstream **ups;
+    unsigned i;
+
+    if (umcf == NULL)
+        return NULL;
+    ups = umcf->upstreams.elts;
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if (ups[i]->name.len == strlen(name)
+            && strncasecmp(ups[i]->name.data, name, ups[i]->name.len) == 0)
+        {
+            return ups[i];
+        }
+    }
+    return NULL;
+}
+
+static int
+sl_ctl_has_server(struct sl_upstream *u, const char *addr)
+{
+    struct sl_upstream_server *s;
+    unsigned i;
+
+    for (i = 0; i < u->servers.nelts; i++) {
+        s = sl_array_at(&u->servers, struct sl_upstream_server, i);
+        if (strcmp(s->addr_text, addr) == 0
+            || (s->name.len == strlen(addr)
+                && memcmp(s->name.data, addr, s->name.len) == 0))
+        {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * server add UPSTREAM ADDRESS [weight=N] | server remove UPSTREAM ADDRESS:
+ * the change is recorded, then applied by a reload (validate, then a new
+ * generation on the same sockets), then written to the state file, so it
+ * survives reloads and restarts.
+ */
+void
+sl_ctl_server_change(struct sl_ctl_reply *r, int argc, char **argv)
+{
+    enum sl_upstream_saved_kind kind;
+    struct sl_upstream *u;
+    char err[SL_CONF_ERRLEN + 128];
+    struct sl_str v;
+    int64_t w = 1;
+
+    if (strcmp(argv[1], "add") == 0)
+        kind = SL_UPSTREAM_SAVED_ADD;
+    else if (strcmp(argv[1], "remove") == 0 && argc == 4)
+        kind = SL_UPSTREAM_SAVED_REMOVE;
+    else {
+        sl_ctl_fail(r, "usage: server add UPSTREAM ADDRESS [weight=N] | "
+                    "server remove UPSTREAM ADDRESS");
+        return;
+    }
+    u = sl_ctl_group(argv[2]);
+    if (u == NULL || !u->defined) {
+        sl_ctl_fail(r, "no upstream \"%s\" defined with upstream{}", argv[2]);
+        return;
+    }
+    if (argc == 5) {
+        if (strncmp(argv[4], "weight=", 7) != 0) {
+            sl_ctl_fail(r, "invalid parameter \"%s\"", argv[4]);
+            return;
+        }
+        v.data = argv[4] + 7;
+        v.len = strlen(v.data);
+        if (sl_conf_parse_int(&v, &w) != SL_OK || w < 1 || w > 1000) {
+            sl_ctl_fail(r, "invalid weight \"%s\": a number from 1 to 1000",
+                        v.data);
+            return;
+        }
+    }
+    if (kind == SL_UPSTREAM_SAVED_ADD && sl_ctl_has_server(u, argv[3])) {
+        sl_ctl_fail(r, "server \"%s\" is already in upstream \"%s\"",
+                    argv[3], argv[2]);
+        return;
+    }
+    if (kind == SL_UPSTREAM_SAVED_REMOVE) {
+        if (!sl_ctl_has_server(u, argv[3])) {
+            sl_ctl_fail(r, "no server \"%s\" in upstream \"%s\"", argv[3],
+                        argv[2]);
+            return;
+        }
+        if (u->servers.nelts < 2) {
+            sl_ctl_fail(r, "cannot remove the last server of upstream \"%s\"",
+                        argv[2]);
+            return;
+        }
+    }
+    if (sl_upstream_state_change(kind, argv[2], argv[3], (int) w) != SL_OK) {
+        sl_ctl_fail(r, "too many run-time changes");
+        return;
+    }
+    err[0] = '\0';
+    if (sl_master_reload(err, sizeof(err)) != SL_OK) {
+        sl_upstream_state_forget(kind, argv[2], argv[3]);
+        sl_ctl_fail(r, "%s", err[0] ? err : "reload failed");
+        return;
+    }
+    /* The reload resolved the address; a name that did not resolve is gone. */
+    u = sl_ctl_group(argv[2]);
+    if (kind == SL_UPSTREAM_SAVED_ADD && (u == NULL
+                                          || !sl_ctl_has_server(u, argv[3])))
+    {
+        sl_upstream_state_forget(kind, argv[2], argv[3]);
+        (void) sl_upstream_state_save();
+        sl_ctl_fail(r, "cannot add \"%s\": host not found", argv[3]);
+        return;
+    }
+    if (sl_upstream_state_save() != SL_OK) {
+        sl_ctl_fail(r, "applied, but the state file could not be written "
+                    "(see the error log): the change will not survive a "
+                    "restart");
+        return;
+    }
+    sl_log_error(SL_LOG_NOTICE, 0, "upstream \"%s\": server %s %s", argv[2],
+                 argv[3], kind == SL_UPSTREAM_SAVED_ADD ? "added" : "removed");
+    if (r->json)
+        sl_ctl_printf(r, "{\"upstream\":\"%s\",\"server\":\"%s\","
+                      "\"result\":\"%s\"}\n", argv[2], argv[3],
+                      kind == SL_UPSTREAM_SAVED_ADD ? "added" : "removed");
+    else
+        sl_ctl_printf(r, "%s/%s: %s\n", argv[2], argv[3],
+                      kind == SL_UPSTREAM_SAVED_ADD ? "added" : "removed");
 }

@@ -48,7 +48,12 @@ sl_ctl_usage(FILE *f)
         "  reload     check the configuration and switch to it\n"
         "  stop       stop at once\n"
         "  quit       stop after in-flight requests\n"
-        "  reopen     reopen log files\n",
+        "  reopen     reopen log files\n"
+        "  servers [UPSTREAM]           upstream servers and their state\n"
+        "  drain|ready|maint U/SERVER   change a server's admin state\n"
+        "  weight U/SERVER N            change a server's weight\n"
+        "  server add U ADDRESS [weight=N] | server remove U ADDRESS\n"
+        "                               change a group's servers\n",
         SL_DEFAULT_CTL_SOCKET);
 }
 

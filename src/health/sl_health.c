@@ -103,6 +103,7 @@ sl_health_zone_init(struct sl_shm_zone *zone, void *old_data)
     struct sl_upstream **ups, *u;
     struct sl_upstream_server *s;
     struct sl_health_peer *p, *free_p;
+    const struct sl_upstream_saved *saved;
     char name[SL_HEALTH_NAME_LEN];
     uint32_t i, gen;
     unsigned k, j;
@@ -172,6 +173,15 @@ sl_health_zone_init(struct sl_shm_zone *zone, void *old_data)
                 sl_health_copy(p->upstream, name, sizeof(p->upstream));
                 sl_health_copy(p->addr, s->addr_text, sizeof(p->addr));
                 atomic_store(&p->since, sl_time_msec);
+                /* What sluicectl set before a restart (upstreams.state). */
+                saved = sl_upstream_state_find(umcf, SL_UPSTREAM_SAVED_ADMIN,
+                                               name, s->addr_text);
+                if (saved != NULL)
+                    atomic_store(&p->admin, (uint32_t) saved->value);
+                saved = sl_upstream_state_find(umcf, SL_UPSTREAM_SAVED_WEIGHT,
+                                               name, s->addr_text);
+                if (saved != NULL)
+                    atomic_store(&p->weight, saved->value);
             }
             p->used = 1;
             p->generation = gen;

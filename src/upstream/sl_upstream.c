@@ -93,7 +93,9 @@ sl_upstream_create_http_main(struct sl_conf_ctx *cf)
     umcf = sl_pcalloc(cf->pool, sizeof(*umcf));
     if (umcf == NULL
         || sl_array_init(&umcf->upstreams, cf->pool, 4, sizeof(void *))
-           != SL_OK)
+           != SL_OK
+        || sl_array_init(&umcf->saved, cf->pool, 4,
+                         sizeof(struct sl_upstream_saved)) != SL_OK)
     {
         return NULL;
     }
@@ -249,7 +251,7 @@ sl_upstream_push_server(struct sl_upstream *u,
  * SL_ERROR with *reason set ("host not found", "invalid port", ...), or
  * SL_ABORT when out of memory.
  */
-static int
+int
 sl_upstream_resolve(struct sl_upstream *u, const struct sl_str *addr,
     const struct sl_upstream_server *tmpl, const char **reason)
 {
@@ -338,7 +340,7 @@ sl_upstream_resolve(struct sl_upstream *u, const struct sl_str *addr,
 }
 
 /* nginx's defaults for a server: weight 1, max_fails 1, fail_timeout 10s. */
-static void
+void
 sl_upstream_server_defaults(struct sl_upstream_server *tmpl,
     const struct sl_str *name)
 {
@@ -757,6 +759,9 @@ sl_upstream_init_http_main(struct sl_conf_ctx *cf, void *conf)
     int rc;
 
     SL_CHECK_OBJ_NOTNULL(umcf, SL_UPSTREAM_MAIN_MAGIC);
+    /* Servers added and removed at run time (sluicectl server). */
+    if (sl_upstream_state_apply(cf, umcf) != SL_OK)
+        return SL_ERROR;
     for (i = 0; i < umcf->upstreams.nelts; i++) {
         u = ups[i];
         if (!u->defined && u->servers.nelts == 0) {

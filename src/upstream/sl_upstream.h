@@ -149,7 +149,47 @@ struct sl_upstream_main_conf {
     unsigned                 magic;
 #define SL_UPSTREAM_MAIN_MAGIC 0x55504d43U
     struct sl_array          upstreams;   /* struct sl_upstream * */
+    struct sl_array          saved;       /* sl_upstream_saved: admin, weight */
 };
+
+/*
+ * Run-time server state kept in STATE_DIR/upstreams.state (sluicectl server
+ * add/remove, drain/maint, weight), so that it survives reloads and
+ * restarts.  The master writes the file atomically after every change and
+ * every configuration load applies it.
+ */
+enum sl_upstream_saved_kind {
+    SL_UPSTREAM_SAVED_ADD = 0,
+    SL_UPSTREAM_SAVED_REMOVE,
+    SL_UPSTREAM_SAVED_ADMIN,
+    SL_UPSTREAM_SAVED_WEIGHT
+};
+
+struct sl_upstream_saved {
+    enum sl_upstream_saved_kind kind;
+    char                     upstream[64];
+    char                     addr[64];
+    int                      value;       /* weight, or admin state */
+};
+
+/* Reads the state file and adds/removes servers; keeps admin/weight. */
+int sl_upstream_state_apply(struct sl_conf_ctx *cf,
+    struct sl_upstream_main_conf *umcf);
+/* Master: the runtime add/remove list, and writing the file. */
+int sl_upstream_state_change(enum sl_upstream_saved_kind kind,
+    const char *upstream, const char *addr, int value);
+void sl_upstream_state_forget(enum sl_upstream_saved_kind kind,
+    const char *upstream, const char *addr);
+int sl_upstream_state_save(void);
+/* A saved admin state / weight for a record made anew (health table). */
+const struct sl_upstream_saved *sl_upstream_state_find(
+    struct sl_upstream_main_conf *umcf, enum sl_upstream_saved_kind kind,
+    const char *upstream, const char *addr);
+
+void sl_upstream_server_defaults(struct sl_upstream_server *tmpl,
+    const struct sl_str *name);
+int sl_upstream_resolve(struct sl_upstream *u, const struct sl_str *addr,
+    const struct sl_upstream_server *tmpl, const char **reason);
 
 extern struct sl_module sl_upstream_module;
 extern const struct sl_balancer sl_balancer_round_robin;
