@@ -54,6 +54,7 @@ struct sl_health_peer {
     _Atomic int64_t         fail_start;     /* monotonic ms */
     _Atomic int64_t         fail_last;      /* monotonic ms */
     _Atomic int64_t         since;          /* wall ms of last transition */
+    _Atomic int64_t         recovered;      /* wall ms: usable again */
     _Atomic int64_t         last_check;     /* wall ms */
     _Atomic int32_t         last_result;    /* HTTP status, 0 ok tcp, -errno */
     _Atomic uint32_t        latency_us;     /* of the last check */

@@ -89,6 +89,8 @@ sl_hc_done(struct sl_hc *hc, int ok, int result, const char *why)
         if (state != SL_HEALTH_UP && n >= (uint32_t) hc->conf->rise) {
             atomic_store(&p->state, SL_HEALTH_UP);
             atomic_store(&p->since, sl_time_msec);
+            if (state == SL_HEALTH_DOWN)
+                atomic_store(&p->recovered, sl_time_msec);  /* slow_start */
             sl_log_error(SL_LOG_NOTICE, 0, "upstream server %s in \"%s\" is "
                          "up after %u successful checks", p->addr,
                          p->upstream, n);

@@ -38,7 +38,7 @@ struct sl_upstream_server {
     int                      max_fails;   /* default 1; 0 = never mark */
     sl_msec_t                fail_timeout;/* default 10s */
     int                      max_conns;   /* 0 = unlimited */
-    sl_msec_t                slow_start;  /* parsed; not used yet */
+    sl_msec_t                slow_start;  /* weight ramp after recovery */
     unsigned                 backup:1;
     unsigned                 down:1;      /* `down`: never used */
 

@@ -124,14 +124,28 @@ sl_upstream_server_conns(const struct sl_upstream_server *s)
 int
 sl_upstream_server_weight(const struct sl_upstream_server *s)
 {
-    int w;
+    int64_t since, elapsed;
+    int w = s->weight;
 
-    if (s->peer != NULL) {
-        w = atomic_load(&s->peer->weight);
-        if (w > 0)
-            return w;       /* set by sluicectl weight */
+    if (s->peer == NULL)
+        return w;
+    if (atomic_load(&s->peer->weight) > 0)
+        w = atomic_load(&s->peer->weight);     /* set by sluicectl weight */
+    /*
+     * slow_start: a server that has just come back (up after its checks
+     * failed, or a passing probe after max_fails) gets its weight back
+     * gradually over slow_start, so it is not flooded while it warms up.
+     */
+    if (s->slow_start > 0) {
+        since = atomic_load(&s->peer->recovered);
+        elapsed = sl_time_msec - since;
+        if (since > 0 && elapsed >= 0 && elapsed < s->slow_start) {
+            w = (int) ((int64_t) w * elapsed / s->slow_start);
+            if (w < 1)
+                w = 1;
+        }
     }
-    return s->weight;
+    return w;
 }
 
 void
@@ -172,8 +186,15 @@ sl_upstream_server_release(struct sl_upstream *u,
 
     rechecked = SV_LOAD(s, fail_last) < SV_LOAD(s, fail_start);
     if (!failed) {
-        if (rechecked)
+        if (rechecked) {
+            /* A failed server whose probe passed: it is back (slow_start). */
+            if (s->peer != NULL && s->max_fails > 0
+                && SV_LOAD(s, fails) >= s->max_fails)
+            {
+                atomic_store(&s->peer->recovered, sl_time_msec);
+            }
             SV_STORE(s, fails, 0);
+        }
         return;
     }
     fails = SV_LOAD(s, fails);

@@ -41,8 +41,10 @@ extern struct sl_module sl_core_module;
 static int
 sl_state_path_for(struct sl_conf_ctx *cf, char *buf, size_t len)
 {
-    struct sl_core_conf *ccf = cf->main_conf[sl_core_module.index];
+    struct sl_core_conf *ccf;
     const char *dir;
+
+    ccf = cf->main_conf != NULL ? cf->main_conf[sl_core_module.index] : NULL;
 
     /* The core module is first; its state_dir may still be unset here. */
     dir = ccf != NULL && ccf->state_dir != SL_CONF_UNSET_PTR

@@ -961,7 +961,12 @@ struct t_http {
 static void
 http_ctx(struct t_http *h)
 {
+    unsigned i;
+
     ck_assert_uint_lt(sl_nmodules, 64);
+    /* As sl_cycle_load() does: a forked test may not have loaded one. */
+    for (i = 0; i < sl_nmodules; i++)
+        sl_modules[i]->index = i;
     memset(h, 0, sizeof(*h));
     h->cycle.magic = SL_CYCLE_MAGIC;
     h->cycle.pool = pool;

@@ -14,6 +14,7 @@
 #include "sl_crc32.h"
 #include "sl_cycle.h"
 #include "sl_http.h"
+#include "sl_health.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -1204,6 +1205,50 @@ START_TEST(test_conf_bad)
 }
 END_TEST
 
+
+/*
+ * slow_start: after a recovery the weight ramps from 1 to the full weight
+ * over slow_start; runtime weight (sluicectl) and drain come from the
+ * shared record.
+ */
+START_TEST(test_server_weight_shared)
+{
+    struct sl_upstream_server s;
+    struct sl_health_peer peer;
+    struct sl_upstream u;
+    int full;
+
+    memset(&s, 0, sizeof(s));
+    memset(&peer, 0, sizeof(peer));
+    memset(&u, 0, sizeof(u));
+    s.magic = SL_UPSTREAM_SERVER_MAGIC;
+    s.weight = 10;
+    s.peer = &peer;
+    sl_time_update();
+    ck_assert_int_eq(sl_upstream_server_weight(&s), 10);
+    atomic_store(&peer.weight, 4);
+    ck_assert_int_eq(sl_upstream_server_weight(&s), 4);
+    atomic_store(&peer.weight, 0);
+
+    s.slow_start = 10000;
+    atomic_store(&peer.recovered, sl_time_msec - 5000);
+    ck_assert_int_eq(sl_upstream_server_weight(&s), 5);
+    atomic_store(&peer.recovered, sl_time_msec - 100);
+    ck_assert_int_eq(sl_upstream_server_weight(&s), 1);
+    atomic_store(&peer.recovered, sl_time_msec - 20000);
+    ck_assert_int_eq(sl_upstream_server_weight(&s), 10);
+
+    /* drain and a failed check make it unusable; ready and up do not */
+    u.magic = SL_UPSTREAM_MAGIC;
+    ck_assert(sl_upstream_server_usable(&u, &s, &full));
+    atomic_store(&peer.admin, SL_HEALTH_DRAIN);
+    ck_assert(!sl_upstream_server_usable(&u, &s, &full));
+    atomic_store(&peer.admin, SL_HEALTH_READY);
+    atomic_store(&peer.state, SL_HEALTH_DOWN);
+    ck_assert(!sl_upstream_server_usable(&u, &s, &full));
+}
+END_TEST
+
 static Suite *
 balancers_suite(void)
 {
@@ -1254,6 +1299,7 @@ balancers_suite(void)
     tcase_add_test(tc, test_random_two_weights);
     tcase_add_test(tc, test_random_usable);
     tcase_add_test(tc, test_random_seed);
+    tcase_add_test(tc, test_server_weight_shared);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("conf");
