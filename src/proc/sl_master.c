@@ -539,9 +539,16 @@ sl_master_reload(char *err, size_t errlen)
      * workers would inherit (and keep open) sockets nobody accepts on.
      */
     sl_cycle_release(old, cycle);
-    sl_master_spawn_generation(cycle);
-    /* The new generation accepts on the same sockets; the old drains. */
+    /*
+     * The old generation is told to drain before the new one starts: once
+     * the new configuration answers anywhere, every old worker already
+     * closes its keepalive connections after their next response.  The
+     * sockets stay open in the master, so connections arriving in between
+     * wait in the queue for the new workers; none is refused.
+     */
     sl_master_signal_children(SIGQUIT, 1);
+    sl_nrespawns = 0;           /* the new generation fills every slot */
+    sl_master_spawn_generation(cycle);
     sl_log_error(SL_LOG_NOTICE, 0, "reload complete, generation %u",
                  sl_generation);
     sl_stats_reload(1);
