@@ -2,7 +2,7 @@
  * sl_pool.c: region allocator with cleanups.
  *
  * Small allocations are carved from blocks; allocations larger than a
- * quarter block go to malloc and are listed so that destroy frees them.
+ * half block go to malloc and are listed so that destroy frees them.
  * Blocks of the default size are kept on a per-process free list instead
  * of going back to malloc, which is what keeps a warm worker malloc-free.
  */
@@ -71,7 +71,7 @@ sl_pool_create(size_t size)
     pool->large = NULL;
     pool->cleanup = NULL;
     pool->block_size = size;
-    pool->max_small = size / 4;
+    pool->max_small = size / 2;
     return pool;
 }
 

@@ -93,7 +93,8 @@ sl_http_conn_setup(struct sl_conn *c)
     struct sl_http_conn *hc;
     size_t size;
 
-    c->pool = sl_pool_create(1024);
+    /* The cached block size: a warm worker then mallocs no pools. */
+    c->pool = sl_pool_create(SL_POOL_DEFAULT_SIZE);
     if (c->pool == NULL)
         return NULL;
     hc = sl_pcalloc(c->pool, sizeof(*hc));
