@@ -239,6 +239,16 @@ sl_stats_reload(int ok)
 }
 
 void
+sl_stats_limit(int which, int dry_run)
+{
+    struct sl_stats *st = sl_stats_current();
+
+    if (st != NULL)
+        atomic_fetch_add_explicit(&st->limited[which ? 1 : 0][dry_run ? 1 : 0],
+                                  1, memory_order_relaxed);
+}
+
+void
 sl_stats_restart(void)
 {
     struct sl_stats *st = sl_stats_current();
@@ -420,12 +430,23 @@ sl_stats_metrics_text(struct sl_stats_out *o, struct sl_stats *st)
         "# HELP sluice_worker_restarts_total Children re-forked after they "
         "died.\n# TYPE sluice_worker_restarts_total counter\n"
         "sluice_worker_restarts_total %llu\n"
+        "# HELP sluice_limit_rejections_total Requests refused by limit_req "
+        "and limit_conn (dry_run: would have been).\n"
+        "# TYPE sluice_limit_rejections_total counter\n"
+        "sluice_limit_rejections_total{limit=\"req\",dry_run=\"false\"} %llu\n"
+        "sluice_limit_rejections_total{limit=\"req\",dry_run=\"true\"} %llu\n"
+        "sluice_limit_rejections_total{limit=\"conn\",dry_run=\"false\"} %llu\n"
+        "sluice_limit_rejections_total{limit=\"conn\",dry_run=\"true\"} %llu\n"
         "# HELP sluice_start_time_seconds When sluice started.\n"
         "# TYPE sluice_start_time_seconds gauge\n"
         "sluice_start_time_seconds %.3f\n",
         (unsigned long long) atomic_load(&st->reloads),
         (unsigned long long) atomic_load(&st->reload_failures),
         (unsigned long long) atomic_load(&st->restarts),
+        (unsigned long long) atomic_load(&st->limited[0][0]),
+        (unsigned long long) atomic_load(&st->limited[0][1]),
+        (unsigned long long) atomic_load(&st->limited[1][0]),
+        (unsigned long long) atomic_load(&st->limited[1][1]),
         atomic_load(&st->started) / 1000.0);
 
     if (umcf == NULL)

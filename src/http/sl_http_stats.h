@@ -40,6 +40,7 @@ struct sl_stats {
     _Atomic uint64_t        reloads;
     _Atomic uint64_t        reload_failures;
     _Atomic uint64_t        restarts;       /* children re-forked */
+    _Atomic uint64_t        limited[2][2];  /* [req, conn][refused, dry run] */
     _Atomic uint64_t        duration[SL_STATS_NBUCKETS + 1];  /* +Inf */
     _Atomic uint64_t        duration_sum_us;
     _Atomic uint64_t        duration_count;
@@ -56,6 +57,8 @@ void sl_stats_request(struct sl_http_request *r);
 /* Counts for the master. */
 void sl_stats_reload(int ok);
 void sl_stats_restart(void);
+/* A limit_req (which 0) or limit_conn (1) refusal, or its dry run. */
+void sl_stats_limit(int which, int dry_run);
 /* A worker publishes its active connection count. */
 void sl_stats_worker_tick(int slot, int active);
 

@@ -21,6 +21,7 @@
  * list; the status and dry-run settings are inherited one by one.
  */
 #include "sl_core.h"
+#include "sl_http_stats.h"
 #include "sl_security.h"
 #include "sl_http_variables.h"
 #include "sl_shm.h"
@@ -957,10 +958,12 @@ sl_limit_req_handler(struct sl_http_request *r)
                     sl_limit_log(r, SL_LOG_ERR, "limiting requests, dry run, "
                                  "by zone \"%.*s\"", (int) lz->name.len,
                                  lz->name.data);
+                    sl_stats_limit(0, 1);
                     continue;
                 }
                 sl_limit_log(r, SL_LOG_ERR, "limiting requests by zone "
                              "\"%.*s\"", (int) lz->name.len, lz->name.data);
+                sl_stats_limit(0, 0);
                 return (int) llcf->req_status;
             }
             if (delay > max_delay)
@@ -1055,10 +1058,12 @@ sl_limit_conn_handler(struct sl_http_request *r)
                 sl_limit_log(r, SL_LOG_ERR, "limiting connections, dry run, "
                              "by zone \"%.*s\"", (int) lz->name.len,
                              lz->name.data);
+                sl_stats_limit(1, 1);
                 continue;
             }
             sl_limit_log(r, SL_LOG_ERR, "limiting connections by zone "
                          "\"%.*s\"", (int) lz->name.len, lz->name.data);
+            sl_stats_limit(1, 0);
             return (int) llcf->conn_status;
         }
         n->conns++;
