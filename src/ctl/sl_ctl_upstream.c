@@ -260,38 +260,8 @@ static struct sl_upstream *
 sl_ctl_group(const char *name)
 {
     struct sl_upstream_main_conf *umcf = sl_ctl_upstreams();
-    struct sl_upstream **ups;
-    unsigned i;
 
-    if (umcf == NULL)
-        return NULL;
-    ups = umcf->upstreams.elts;
-    for (i = 0; i < umcf->upstreams.nelts; i++) {
-        if (ups[i]->name.len == strlen(name)
-            && strncasecmp(ups[i]->name.data, name, ups[i]->name.len) == 0)
-        {
-            return ups[i];
-        }
-    }
-    return NULL;
-}
-
-static int
-sl_ctl_has_server(struct sl_upstream *u, const char *addr)
-{
-    struct sl_upstream_server *s;
-    unsigned i;
-
-    for (i = 0; i < u->servers.nelts; i++) {
-        s = sl_array_at(&u->servers, struct sl_upstream_server, i);
-        if (strcmp(s->addr_text, addr) == 0
-            || (s->name.len == strlen(addr)
-                && memcmp(s->name.data, addr, s->name.len) == 0))
-        {
-            return 1;
-        }
-    }
-    return 0;
+    return umcf != NULL ? sl_upstream_group(umcf, name) : NULL;
 }
 
 /*
@@ -336,13 +306,13 @@ sl_ctl_server_change(struct sl_ctl_reply *r, int argc, char **argv)
             return;
         }
     }
-    if (kind == SL_UPSTREAM_SAVED_ADD && sl_ctl_has_server(u, argv[3])) {
+    if (kind == SL_UPSTREAM_SAVED_ADD && (sl_upstream_server_index(u, argv[3]) >= 0)) {
         sl_ctl_fail(r, "server \"%s\" is already in upstream \"%s\"",
                     argv[3], argv[2]);
         return;
     }
     if (kind == SL_UPSTREAM_SAVED_REMOVE) {
-        if (!sl_ctl_has_server(u, argv[3])) {
+        if (!(sl_upstream_server_index(u, argv[3]) >= 0)) {
             sl_ctl_fail(r, "no server \"%s\" in upstream \"%s\"", argv[3],
                         argv[2]);
             return;
@@ -366,7 +336,7 @@ sl_ctl_server_change(struct sl_ctl_reply *r, int argc, char **argv)
     /* The reload resolved the address; a name that did not resolve is gone. */
     u = sl_ctl_group(argv[2]);
     if (kind == SL_UPSTREAM_SAVED_ADD && (u == NULL
-                                          || !sl_ctl_has_server(u, argv[3])))
+                                          || !(sl_upstream_server_index(u, argv[3]) >= 0)))
     {
         sl_upstream_state_forget(kind, argv[2], argv[3]);
         (void) sl_upstream_state_save();

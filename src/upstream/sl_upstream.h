@@ -186,6 +186,12 @@ const struct sl_upstream_saved *sl_upstream_state_find(
     struct sl_upstream_main_conf *umcf, enum sl_upstream_saved_kind kind,
     const char *upstream, const char *addr);
 
+/* The group named name (case-insensitive), or NULL. */
+struct sl_upstream *sl_upstream_group(struct sl_upstream_main_conf *umcf,
+    const char *name);
+/* Index of the server with that address or configured name, or -1. */
+int sl_upstream_server_index(struct sl_upstream *u, const char *addr);
+
 void sl_upstream_server_defaults(struct sl_upstream_server *tmpl,
     const struct sl_str *name);
 int sl_upstream_resolve(struct sl_upstream *u, const struct sl_str *addr,

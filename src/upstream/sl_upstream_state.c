@@ -54,8 +54,8 @@ sl_state_path_for(struct sl_conf_ctx *cf, char *buf, size_t len)
            ? SL_OK : SL_ERROR;
 }
 
-static struct sl_upstream *
-sl_state_group(struct sl_upstream_main_conf *umcf, const char *name)
+struct sl_upstream *
+sl_upstream_group(struct sl_upstream_main_conf *umcf, const char *name)
 {
     struct sl_upstream **ups = umcf->upstreams.elts;
     unsigned i;
@@ -70,8 +70,8 @@ sl_state_group(struct sl_upstream_main_conf *umcf, const char *name)
     return NULL;
 }
 
-static int
-sl_state_index(struct sl_upstream *u, const char *addr)
+int
+sl_upstream_server_index(struct sl_upstream *u, const char *addr)
 {
     struct sl_upstream_server *s;
     unsigned i;
@@ -99,7 +99,7 @@ sl_state_add(struct sl_conf_ctx *cf, struct sl_upstream *u,
     unsigned first, i, j;
     int rc;
 
-    if (sl_state_index(u, e->addr) >= 0)
+    if (sl_upstream_server_index(u, e->addr) >= 0)
         return SL_OK;           /* in the configuration by now */
     addr.len = strlen(e->addr);
     addr.data = sl_pstrdupz(cf->pool, e->addr);
@@ -137,7 +137,7 @@ sl_state_remove(struct sl_upstream *u, const struct sl_upstream_saved *e)
     int i;
 
     /* Never the last server: a group needs one. */
-    while ((i = sl_state_index(u, e->addr)) >= 0 && u->servers.nelts > 1) {
+    while ((i = sl_upstream_server_index(u, e->addr)) >= 0 && u->servers.nelts > 1) {
         memmove(&s[i], &s[i + 1],
                 (u->servers.nelts - (unsigned) i - 1) * sizeof(*s));
         u->servers.nelts--;
@@ -206,7 +206,7 @@ sl_state_apply_one(struct sl_conf_ctx *cf, struct sl_upstream_main_conf *umcf,
 {
     struct sl_upstream *u;
 
-    u = sl_state_group(umcf, e->upstream);
+    u = sl_upstream_group(umcf, e->upstream);
     if (u == NULL || !u->defined) {
         sl_log_error(SL_LOG_WARN, 0, "%s: no upstream \"%s\" any more: "
                      "%s %s ignored", SL_STATE_FILE, e->upstream,
