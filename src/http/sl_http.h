@@ -239,6 +239,19 @@ int sl_http_add_access_handler(sl_http_phase_pt h);
 void sl_http_access_resume(struct sl_http_request *r);
 void sl_http_access_done(struct sl_http_request *r, int rc);
 
+/*
+ * Reads the request body: what came with the head, then from the socket,
+ * handing payload spans to store (NULL to drop them) -- chunks decoded,
+ * client_max_body_size enforced for chunked bodies, bytes past the body
+ * kept for the next request.  Returns SL_OK when the body is complete,
+ * SL_AGAIN when more must arrive (wait for the read event), SL_ERROR when
+ * the client is gone, or an HTTP status to answer (400, 413, 500).
+ */
+typedef int (*sl_http_body_store_pt)(void *arg, const char *data,
+    size_t len);
+int sl_http_read_body(struct sl_http_request *r, sl_http_body_store_pt store,
+    void *arg);
+
 /* Whether the response to r may keep the connection open. */
 int sl_http_keepalive_ok(struct sl_http_request *r);
 /* Answers status with the standard short HTML page; closes if asked. */

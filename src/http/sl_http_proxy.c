@@ -25,7 +25,6 @@
 #include <sys/socket.h>
 
 #define SL_PROXY_RELAY_SIZE     32768
-#define SL_PROXY_SCRATCH        65536
 #define SL_PROXY_MAX_IOV        64
 
 enum sl_proxy_state {
@@ -120,7 +119,6 @@ struct sl_proxy_ctx {
     uint64_t                body_streamed;
 };
 
-static char sl_proxy_scratch[SL_PROXY_SCRATCH];
 
 static void sl_proxy_connect(struct sl_proxy_ctx *ctx);
 static void sl_proxy_send_request(struct sl_proxy_ctx *ctx);
@@ -1065,115 +1063,17 @@ sl_proxy_body_store(struct sl_proxy_ctx *ctx, const char *data, size_t len)
     return SL_OK;
 }
 
-/*
- * Consumes body bytes from [p, end): stores the payload, stops at the end
- * of the body.  SL_OK when the body is complete (*stop after it),
- * SL_AGAIN when all was consumed, else an HTTP status (400, 413, 500).
- */
+/* The store callback of sl_http_read_body(). */
 static int
-sl_proxy_body_consume(struct sl_proxy_ctx *ctx, const char *p,
-    const char *end, const char **stop)
+sl_proxy_body_store_cb(void *arg, const char *data, size_t len)
 {
-    struct sl_http_request *r = ctx->r;
-    const char *data;
-    size_t dlen, n;
-    int rc;
-
-    while (p < end) {
-        if (r->head->chunked) {
-            rc = sl_http_chunked_parse(&r->chunked, &p, end, &data, &dlen);
-            if (rc == SL_ERROR) {
-                *stop = p;
-                return 400;
-            }
-            if (rc == SL_OK) {
-                r->body_received += dlen;
-                if (r->loc->client_max_body_size > 0
-                    && r->body_received
-                       > (uint64_t) r->loc->client_max_body_size)
-                {
-                    *stop = p;
-                    return 413;
-                }
-                if (sl_proxy_body_store(ctx, data, dlen) != SL_OK)
-                    return 500;
-                continue;
-            }
-            if (rc == SL_DONE) {
-                *stop = p;
-                return SL_OK;
-            }
-            break;
-        }
-        n = (size_t) (end - p);
-        if ((int64_t) n > r->body_rest)
-            n = (size_t) r->body_rest;
-        if (sl_proxy_body_store(ctx, p, n) != SL_OK)
-            return 500;
-        r->body_rest -= (int64_t) n;
-        r->body_received += n;
-        p += n;
-        if (r->body_rest == 0) {
-            *stop = p;
-            return SL_OK;
-        }
-    }
-    *stop = end;
-    return SL_AGAIN;
+    return sl_proxy_body_store(arg, data, len);
 }
 
 static int
 sl_proxy_read_body(struct sl_proxy_ctx *ctx)
 {
-    struct sl_http_request *r = ctx->r;
-    struct sl_http_conn *hc = r->hc;
-    struct sl_conn *c = r->c;
-    const char *stop;
-    size_t want;
-    ssize_t n;
-    int rc;
-
-    if (hc->buf_pos < hc->buf_len) {
-        rc = sl_proxy_body_consume(ctx, hc->buf + hc->buf_pos,
-                                   hc->buf + hc->buf_len, &stop);
-        r->request_length += (size_t) (stop - (hc->buf + hc->buf_pos));
-        hc->buf_pos = (size_t) (stop - hc->buf);
-        if (rc != SL_AGAIN)
-            return rc;
-    }
-    for (;;) {
-        if (c->close)
-            return SL_ERROR;
-        want = sizeof(sl_proxy_scratch);
-        if (!r->head->chunked && (int64_t) want > r->body_rest)
-            want = (size_t) r->body_rest;
-        if (r->head->chunked && want > hc->buf_size)
-            want = hc->buf_size;    /* leftover must fit the head buffer */
-        n = recv(c->fd, sl_proxy_scratch, want, 0);
-        if (n == -1) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                c->read.ready = 0;
-                return SL_AGAIN;
-            }
-            if (errno == EINTR)
-                continue;
-            return SL_ERROR;
-        }
-        if (n == 0)
-            return SL_ERROR;
-        rc = sl_proxy_body_consume(ctx, sl_proxy_scratch,
-                                   sl_proxy_scratch + n, &stop);
-        r->request_length += (size_t) (stop - sl_proxy_scratch);
-        if (rc == SL_OK && stop < sl_proxy_scratch + n) {
-            r->leftover.len = (size_t) (sl_proxy_scratch + n - stop);
-            r->leftover.data = sl_pnalloc(r->pool, r->leftover.len);
-            if (r->leftover.data == NULL)
-                return SL_ERROR;
-            memcpy(r->leftover.data, stop, r->leftover.len);
-        }
-        if (rc != SL_AGAIN)
-            return rc;
-    }
+    return sl_http_read_body(ctx->r, sl_proxy_body_store_cb, ctx);
 }
 
 static void

@@ -455,7 +455,6 @@ sl_http_process_head(struct sl_http_conn *hc)
 
 /* ---- phases ------------------------------------------------------------- */
 
-static int sl_http_discard_step(struct sl_http_request *r);
 static void sl_http_run_content(struct sl_http_request *r);
 
 static void
@@ -566,7 +565,7 @@ sl_http_run_content(struct sl_http_request *r)
          */
         r->body_rest = h->content_length > 0 ? h->content_length : 0;
         r->discard_body = 1;
-        rc = sl_http_discard_step(r);
+        rc = sl_http_read_body(r, NULL, NULL);
         if (rc == SL_AGAIN) {
             if (h->expect_continue && r->hc->buf_len == r->hc->buf_pos) {
                 static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -607,14 +606,17 @@ sl_http_content(struct sl_http_request *r)
 }
 
 /*
- * Consumes body bytes: first those already in the head buffer, then from
- * the socket into scratch memory.  Returns SL_OK when the body is done,
- * SL_AGAIN when more must arrive, or an HTTP status (400, 413) on error.
- * Bytes read past the end of the body are kept for the next request.
+ * Runs body bytes [p, end) through the request's framing -- counting the
+ * Content-Length down, or decoding chunks -- and hands each span of
+ * payload to store (NULL: the payload is dropped).  A chunked body is held
+ * to client_max_body_size.  Returns SL_OK when the body ended (*stop just
+ * after it), SL_AGAIN when all was consumed, or an HTTP status (400, 413;
+ * 500 when store fails).
  */
 static int
-sl_http_discard_consume(struct sl_http_request *r, const char *p,
-    const char *end, const char **stop)
+sl_http_body_consume(struct sl_http_request *r, const char *p,
+    const char *end, const char **stop, sl_http_body_store_pt store,
+    void *arg)
 {
     const char *data;
     size_t dlen, n;
@@ -636,6 +638,8 @@ sl_http_discard_consume(struct sl_http_request *r, const char *p,
                     *stop = p;
                     return 413;
                 }
+                if (store != NULL && store(arg, data, dlen) != SL_OK)
+                    return 500;
                 continue;
             }
             if (rc == SL_DONE) {
@@ -647,6 +651,8 @@ sl_http_discard_consume(struct sl_http_request *r, const char *p,
         n = (size_t) (end - p);
         if ((int64_t) n > r->body_rest)
             n = (size_t) r->body_rest;
+        if (store != NULL && store(arg, p, n) != SL_OK)
+            return 500;
         r->body_rest -= (int64_t) n;
         r->body_received += n;
         p += n;
@@ -659,8 +665,9 @@ sl_http_discard_consume(struct sl_http_request *r, const char *p,
     return SL_AGAIN;
 }
 
-static int
-sl_http_discard_step(struct sl_http_request *r)
+int
+sl_http_read_body(struct sl_http_request *r, sl_http_body_store_pt store,
+    void *arg)
 {
     struct sl_http_conn *hc = r->hc;
     struct sl_conn *c = r->c;
@@ -670,19 +677,26 @@ sl_http_discard_step(struct sl_http_request *r)
     int rc;
 
     if (hc->buf_pos < hc->buf_len) {
-        rc = sl_http_discard_consume(r, hc->buf + hc->buf_pos,
-                                     hc->buf + hc->buf_len, &stop);
+        rc = sl_http_body_consume(r, hc->buf + hc->buf_pos,
+                                  hc->buf + hc->buf_len, &stop, store, arg);
         r->request_length += (size_t) (stop - (hc->buf + hc->buf_pos));
         hc->buf_pos = (size_t) (stop - hc->buf);
         if (rc != SL_AGAIN)
             return rc;
     }
     for (;;) {
+        if (c->close)
+            return SL_ERROR;
+        /*
+         * A Content-Length body is read no further than its end; a chunked
+         * one at most a head buffer at a time, so that bytes read past its
+         * end (the next pipelined request) fit the head buffer later.
+         */
         want = sizeof(sl_http_scratch);
         if (!r->head->chunked && (int64_t) want > r->body_rest)
             want = (size_t) r->body_rest;
         if (r->head->chunked && want > hc->buf_size)
-            want = hc->buf_size;    /* leftover must fit the head buffer */
+            want = hc->buf_size;
         n = recv(c->fd, sl_http_scratch, want, 0);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -695,8 +709,8 @@ sl_http_discard_step(struct sl_http_request *r)
         }
         if (n == 0)
             return SL_ERROR;
-        rc = sl_http_discard_consume(r, sl_http_scratch,
-                                     sl_http_scratch + n, &stop);
+        rc = sl_http_body_consume(r, sl_http_scratch, sl_http_scratch + n,
+                                  &stop, store, arg);
         r->request_length += (size_t) (stop - sl_http_scratch);
         if (rc == SL_OK && stop < sl_http_scratch + n) {
             r->leftover.len = (size_t) (sl_http_scratch + n - stop);
@@ -728,7 +742,7 @@ sl_http_discard_handler(struct sl_event *rev)
         sl_http_close_connection(c);
         return;
     }
-    rc = sl_http_discard_step(r);
+    rc = sl_http_read_body(r, NULL, NULL);
     if (rc == SL_AGAIN) {
         sl_event_add_timer(rev, r->loc->client_body_timeout);
         return;
