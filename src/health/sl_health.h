@@ -69,6 +69,8 @@ struct sl_health_table {
     uint32_t                magic;
 #define SL_HEALTH_TABLE_MAGIC 0x48544142U
     uint32_t                npeers;         /* capacity */
+    /* Bumped by the checker when a `resolve` name's addresses change. */
+    _Atomic uint64_t        resolve_seq;
     struct sl_health_peer   peers[];
 };
 
@@ -100,5 +102,14 @@ const char *sl_health_state_name(unsigned state);
 
 /* The checker's loop body: starts due checks (sl_health_check.c). */
 int sl_health_checker_init(struct sl_cycle *cycle);
+/*
+ * The checker's resolver (sl_health_resolve.c): a thread that looks up
+ * every `server NAME resolve` each resolve_interval and bumps
+ * resolve_seq in the table when the addresses differ from the configured
+ * ones; the master then reloads, which resolves them afresh.
+ */
+int sl_health_resolver_start(struct sl_cycle *cycle);
+/* Master: whether any server has `resolve` (it then polls resolve_seq). */
+int sl_health_resolve_wanted(struct sl_cycle *cycle);
 
 #endif /* SL_HEALTH_H */

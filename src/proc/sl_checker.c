@@ -18,8 +18,11 @@ sl_checker_run(struct sl_cycle *cycle)
     sl_child_signals();
     sl_proctitle_set("sluice: checker process");
     sl_time_update();
-    if (sl_event_init(64) != SL_OK || sl_health_checker_init(cycle) != SL_OK)
+    if (sl_event_init(64) != SL_OK || sl_health_checker_init(cycle) != SL_OK
+        || sl_health_resolver_start(cycle) != SL_OK)
+    {
         exit(2);
+    }
     for (;;) {
         sl_event_process(1000);
         if (sl_terminate || sl_quit)

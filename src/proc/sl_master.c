@@ -12,6 +12,7 @@
 #include "sl_process.h"
 #include "sl_ctl.h"
 #include "sl_http_stats.h"
+#include "sl_health.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -588,6 +589,30 @@ sl_master_reopen(void)
     sl_master_signal_children(SIGUSR1, 0);
 }
 
+/*
+ * The checker bumps resolve_seq when a `resolve` name's addresses change;
+ * a reload then resolves every name afresh (see sl_health_resolve.c).
+ */
+static void
+sl_master_check_resolve(void)
+{
+    static uint64_t seen;
+    struct sl_health_table *t;
+    char err[SL_CONF_ERRLEN + 128];
+    uint64_t seq;
+
+    t = sl_health_current();
+    if (t == NULL)
+        return;
+    seq = atomic_load(&t->resolve_seq);
+    if (seq == seen)
+        return;
+    seen = seq;
+    sl_log_error(SL_LOG_NOTICE, 0, "upstream addresses changed in DNS, "
+                 "reloading");
+    (void) sl_master_reload(err, sizeof(err));
+}
+
 /* ---- the loop ------------------------------------------------------------- */
 
 static void
@@ -765,6 +790,9 @@ sl_master_run(struct sl_cycle *cycle)
         wait = -1;
         if (sl_nrespawns > 0 || sl_stopping)
             wait = 100;
+        /* `server ... resolve`: look at the checker's news every second. */
+        if (wait == -1 && sl_health_resolve_wanted(sl_cycle))
+            wait = 1000;
         for (i = 0; i < sl_nchildren; i++) {
             if (sl_children[i].kill_at != 0) {
                 wait = 100;
@@ -787,6 +815,8 @@ sl_master_run(struct sl_cycle *cycle)
             sl_stop_request = 0;
         }
         sl_master_reap();
+        if (!sl_stopping)
+            sl_master_check_resolve();
         if (!sl_stopping)
             sl_master_run_respawns();
         sl_master_kill_stragglers();

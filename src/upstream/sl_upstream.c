@@ -68,6 +68,9 @@ static const struct sl_conf_cmd sl_upstream_cmds[] = {
     { "random", SL_CONF_UPSTREAM | SL_CONF_NOARGS | SL_CONF_TAKE12
       | SL_CONF_MULTI, sl_upstream_method, SL_CONF_LEVEL_UPSTREAM, 0,
       &sl_balancer_random },
+    { "resolve_interval", SL_CONF_UPSTREAM | SL_CONF_TAKE1,
+      sl_conf_set_msec, SL_CONF_LEVEL_UPSTREAM,
+      offsetof(struct sl_upstream, resolve_interval), NULL },
     { NULL, 0, NULL, 0, 0, NULL }
 };
 
@@ -667,6 +670,9 @@ sl_upstream_server(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
             rc = SL_OK;
         } else if (sl_str_eq(a, "down")) {
             tmpl.down = 1;
+            rc = SL_OK;
+        } else if (sl_str_eq(a, "resolve")) {
+            tmpl.resolve = 1;
             rc = SL_OK;
         } else {
             rc = SL_ERROR;

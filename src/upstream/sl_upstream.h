@@ -41,6 +41,7 @@ struct sl_upstream_server {
     sl_msec_t                slow_start;  /* weight ramp after recovery */
     unsigned                 backup:1;
     unsigned                 down:1;      /* `down`: never used */
+    unsigned                 resolve:1;   /* name re-resolved at run time */
 
     /* run time, per worker: the smooth weighted round robin's own */
     int                      current_weight;
@@ -133,6 +134,7 @@ struct sl_upstream {
     unsigned                 implicit:1;  /* from proxy_pass ADDR:PORT */
     unsigned                 defined:1;   /* upstream{} seen */
     struct sl_health_conf   *health;      /* health_check, or NULL */
+    sl_msec_t                resolve_interval;  /* 0: 30 s */
 
     /* run time, per worker: the keepalive pool */
     struct sl_upstream_idle *idle;        /* most recently used first */
