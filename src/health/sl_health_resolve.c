@@ -39,6 +39,9 @@ struct sl_resolver {
     unsigned                nnames;
 };
 
+/* Lives as long as the checker: the thread may have ended before it. */
+static struct sl_resolver *sl_resolver;
+
 static int
 sl_resolve_cmp(const void *a, const void *b)
 {
@@ -171,6 +174,7 @@ sl_health_resolver_start(struct sl_cycle *cycle)
     rs = calloc(1, sizeof(*rs));
     if (rs == NULL)
         return SL_ERROR;
+    sl_resolver = rs;
     rs->table = sl_health_current();
     if (rs->table == NULL)
         return SL_OK;
