@@ -39,8 +39,11 @@ struct sl_resolver {
     unsigned                nnames;
 };
 
-/* Lives as long as the checker: the thread may have ended before it. */
-static struct sl_resolver *sl_resolver;
+/*
+ * Lives as long as the checker: the thread may have ended before it.
+ * Not static, so that the store is kept (LeakSanitizer finds it here).
+ */
+struct sl_resolver *sl_health_resolver_state;
 
 static int
 sl_resolve_cmp(const void *a, const void *b)
@@ -174,7 +177,7 @@ sl_health_resolver_start(struct sl_cycle *cycle)
     rs = calloc(1, sizeof(*rs));
     if (rs == NULL)
         return SL_ERROR;
-    sl_resolver = rs;
+    sl_health_resolver_state = rs;
     rs->table = sl_health_current();
     if (rs->table == NULL)
         return SL_OK;
