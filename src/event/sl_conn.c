@@ -139,6 +139,8 @@ sl_conn_close(struct sl_conn *c)
     sl_event_del_timer(&c->write);
     sl_event_unpost(&c->read);
     sl_event_unpost(&c->write);
+    if (c->ssl != NULL)
+        sl_conn_tls_free(c);
     /* close() removes it from epoll as the fd is not shared. */
     close(c->fd);
     c->fd = -1;

@@ -10,6 +10,8 @@
 #define SL_CONN_H
 
 #include <netinet/in.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 #include "sl_event.h"
 
 union sl_sockaddr {
@@ -38,8 +40,11 @@ struct sl_listening {
     int                      fd;        /* this worker's socket */
 };
 
+struct ssl_st;
+
 struct sl_conn {
     int                      fd;
+    struct ssl_st           *ssl;       /* TLS (client side only) or NULL */
     struct sl_event          read;
     struct sl_event          write;
     void                    *data;      /* protocol state */
@@ -65,6 +70,24 @@ int sl_conn_init(unsigned n);
 struct sl_conn *sl_conn_get(int fd);
 /* Removes from epoll and timers, closes fd, frees pool, returns the slot. */
 void sl_conn_close(struct sl_conn *c);
+
+/*
+ * Connection I/O (sl_conn_tls.c): plain syscalls, or SSL_read/SSL_write
+ * when c->ssl is set.  They return what recv()/send()/writev() return:
+ * -1 with errno EAGAIN when the caller must wait for its own event (the
+ * functions arrange for the other direction's readiness to re-run it when
+ * TLS needs that), 0 from sl_conn_recv at the end of the stream.  Over TLS
+ * a short read means the socket was drained, as for plain sockets.
+ */
+ssize_t sl_conn_recv(struct sl_conn *c, void *buf, size_t len);
+ssize_t sl_conn_send(struct sl_conn *c, const void *buf, size_t len);
+ssize_t sl_conn_writev(struct sl_conn *c, const struct iovec *iov, int n);
+/* Sends close_notify (TLS, best effort) and shuts the socket's write side. */
+int sl_conn_shutdown_wr(struct sl_conn *c);
+/* Runs the server-side handshake: SL_OK, SL_AGAIN or SL_ERROR. */
+int sl_conn_tls_handshake(struct sl_conn *c);
+/* Best-effort close_notify and SSL_free; sl_conn_close calls it. */
+void sl_conn_tls_free(struct sl_conn *c);
 unsigned sl_conn_free_count(void);
 unsigned sl_conn_active_count(void);
 

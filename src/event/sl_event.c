@@ -310,6 +310,20 @@ sl_event_process(sl_msec_t max_wait)
             wev->ready = 1;
             sl_event_post(wev);
         }
+        if ((e & EPOLLIN) && rev->post_other) {
+            rev->post_other = 0;
+            if (wev->handler != NULL) {
+                wev->ready = 1;
+                sl_event_post(wev);
+            }
+        }
+        if ((e & EPOLLOUT) && wev->post_other) {
+            wev->post_other = 0;
+            if (rev->handler != NULL) {
+                rev->ready = 1;
+                sl_event_post(rev);
+            }
+        }
     }
     sl_event_run_posted();
     sl_event_expire_timers();

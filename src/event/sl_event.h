@@ -25,6 +25,12 @@ struct sl_event {
     unsigned                timer_set:1;
     unsigned                posted:1;
     unsigned                accept:1;   /* listening socket */
+    /*
+     * TLS: an operation of the other direction waits for this one's
+     * readiness (SSL_read wanting to write, SSL_write wanting to read);
+     * when this event fires, the other event is posted as ready too.
+     */
+    unsigned                post_other:1;
     struct sl_event        *post_next;
 };
 

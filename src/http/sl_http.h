@@ -30,6 +30,7 @@ struct sl_http_addr_conf {
     struct sl_http_srv_conf *default_server;
     struct sl_array          names;     /* struct sl_http_server_name */
     unsigned                 explicit_default:1;
+    unsigned                 ssl:1;     /* "listen ... ssl" on any server */
 };
 
 struct sl_http_srv_conf {
@@ -56,6 +57,7 @@ struct sl_http_listen {
     union sl_sockaddr        sa;
     socklen_t                socklen;
     unsigned                 default_server:1;
+    unsigned                 ssl:1;
     int                      backlog;
     struct sl_listening     *ls;
 };

@@ -285,6 +285,8 @@ sl_http_optimize_servers(struct sl_conf_ctx *cf,
             if (ac == NULL)
                 return SL_ERROR;
             l->ls = ls;
+            if (l->ssl)
+                ac->ssl = 1;
             if (l->default_server) {
                 if (ac->explicit_default && ac->default_server != scf) {
                     sl_conf_node_error(cf, NULL, "%s:%u: a duplicate default "
@@ -565,9 +567,7 @@ sl_http_listen(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
             }
             l->backlog = (int) backlog;
         } else if (sl_str_eq(&n->args[i], "ssl")) {
-            sl_conf_error(cf, "the \"ssl\" parameter is not supported by "
-                          "this build yet");
-            return SL_ERROR;
+            l->ssl = 1;
         } else {
             sl_conf_error(cf, "invalid parameter \"%.*s\"",
                           (int) n->args[i].len, n->args[i].data);

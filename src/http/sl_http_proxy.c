@@ -960,7 +960,9 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
         p = sl_append_header(p, last, "X-Forwarded-For", 15, xff.data,
                              xff.len);
     if (!sl_proxy_is_set(ctx, "x-forwarded-proto"))
-        p = sl_append_lit(p, last, "X-Forwarded-Proto: http\r\n");
+        p = r->c->ssl != NULL
+            ? sl_append_lit(p, last, "X-Forwarded-Proto: https\r\n")
+            : sl_append_lit(p, last, "X-Forwarded-Proto: http\r\n");
     if (host.len && !sl_proxy_is_set(ctx, "x-forwarded-host"))
         p = sl_append_header(p, last, "X-Forwarded-Host", 16, host.data,
                              host.len);
@@ -1160,7 +1162,7 @@ sl_http_proxy_handler(struct sl_http_request *r)
             return SL_ERROR;
         if (h->expect_continue && r->hc->buf_len == r->hc->buf_pos) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            (void) send(r->c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+            (void) sl_conn_send(r->c, cont, sizeof(cont) - 1);
         }
         r->c->read.handler = sl_proxy_client_handler;
     } else if (h->content_length > 0 || h->chunked) {
@@ -1173,7 +1175,7 @@ sl_http_proxy_handler(struct sl_http_request *r)
         if (rc == SL_AGAIN) {
             if (h->expect_continue && r->hc->buf_len == r->hc->buf_pos) {
                 static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                (void) send(r->c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+                (void) sl_conn_send(r->c, cont, sizeof(cont) - 1);
             }
             r->c->read.handler = sl_proxy_body_handler;
             sl_event_add_timer(&r->c->read, r->loc->client_body_timeout);
@@ -1731,7 +1733,7 @@ sl_proxy_stream_body(struct sl_proxy_ctx *ctx)
                 want = (size_t) r->body_rest;
             if (r->head->chunked && want > hc->buf_size)
                 want = hc->buf_size;
-            n = recv(c->fd, ctx->sbuf, want, 0);
+            n = sl_conn_recv(c, ctx->sbuf, want);
             if (n == -1) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
                     c->read.ready = 0;
@@ -2270,8 +2272,7 @@ sl_proxy_pipe_step(struct sl_proxy_pipe *pp, struct sl_conn *src,
 
     for (;;) {
         if (pp->pos < pp->last) {
-            n = send(dst->fd, pp->buf + pp->pos, pp->last - pp->pos,
-                     MSG_NOSIGNAL);
+            n = sl_conn_send(dst, pp->buf + pp->pos, pp->last - pp->pos);
             if (n == -1) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
                     dst->write.ready = 0;
@@ -2289,11 +2290,11 @@ sl_proxy_pipe_step(struct sl_proxy_pipe *pp, struct sl_conn *src,
         if (pp->eof) {
             if (!pp->shut) {
                 pp->shut = 1;
-                shutdown(dst->fd, SHUT_WR);
+                (void) sl_conn_shutdown_wr(dst);
             }
             return moved;
         }
-        n = recv(src->fd, pp->buf, SL_PROXY_RELAY_SIZE, 0);
+        n = sl_conn_recv(src, pp->buf, SL_PROXY_RELAY_SIZE);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 src->read.ready = 0;

@@ -10,6 +10,7 @@
 #include "sl_http.h"
 #include "sl_process.h"
 #include "sl_http_stats.h"
+#include "sl_tls.h"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -35,6 +36,44 @@ sl_http_empty_handler(struct sl_event *ev)
     (void) ev;
 }
 
+/*
+ * Drives the TLS handshake from either direction's readiness.  It is
+ * bounded by client_header_timeout (the read timer set at accept); when
+ * it finishes, the connection waits for its first request as a plain one
+ * does, and the read handler runs at once because the request may have
+ * come with the handshake's last flight.
+ */
+static void
+sl_http_ssl_handshake(struct sl_event *ev)
+{
+    struct sl_conn *c = ev->data;
+    struct sl_http_addr_conf *ac = c->data;
+    char addr[SL_SOCKADDR_STRLEN];
+    int rc;
+
+    if (c->read.timedout || c->close) {
+        if (c->read.timedout) {
+            sl_sockaddr_ntop(&c->peer.sa, addr, sizeof(addr), 0);
+            sl_log_error(SL_LOG_INFO, 0, "client %s timed out in the TLS "
+                         "handshake", addr);
+        }
+        sl_conn_close(c);
+        return;
+    }
+    rc = sl_conn_tls_handshake(c);
+    if (rc == SL_AGAIN)
+        return;
+    if (rc == SL_ERROR) {
+        sl_conn_close(c);
+        return;
+    }
+    c->read.handler = sl_http_wait_request;
+    c->write.handler = sl_http_empty_handler;
+    sl_event_add_timer(&c->read, ac->default_server->client_header_timeout);
+    c->read.ready = 1;
+    sl_event_post(&c->read);
+}
+
 void
 sl_http_init_connection(struct sl_conn *c)
 {
@@ -44,6 +83,14 @@ sl_http_init_connection(struct sl_conn *c)
     c->data = ac;
     c->read.handler = sl_http_wait_request;
     c->write.handler = sl_http_empty_handler;
+    if (ac->ssl) {
+        if (sl_tls_accept(c) != SL_OK) {
+            sl_conn_close(c);
+            return;
+        }
+        c->read.handler = sl_http_ssl_handshake;
+        c->write.handler = sl_http_ssl_handshake;
+    }
     if (sl_event_add_conn(c->fd, &c->read, &c->write) != SL_OK) {
         sl_conn_close(c);
         return;
@@ -235,7 +282,8 @@ sl_http_wait_request(struct sl_event *rev)
             sl_http_process_head(hc);
             return;
         }
-        n = recv(c->fd, hc->buf + hc->buf_len, hc->buf_size - hc->buf_len, 0);
+        n = sl_conn_recv(c, hc->buf + hc->buf_len,
+                         hc->buf_size - hc->buf_len);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 rev->ready = 0;
@@ -570,7 +618,7 @@ sl_http_run_content(struct sl_http_request *r)
             if (h->expect_continue && r->hc->buf_len == r->hc->buf_pos) {
                 static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
                 /* Best effort: the client sends the body anyway later. */
-                (void) send(r->c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+                (void) sl_conn_send(r->c, cont, sizeof(cont) - 1);
             }
             r->c->read.handler = sl_http_discard_handler;
             sl_event_add_timer(&r->c->read, lcf->client_body_timeout);
@@ -697,7 +745,7 @@ sl_http_read_body(struct sl_http_request *r, sl_http_body_store_pt store,
             want = (size_t) r->body_rest;
         if (r->head->chunked && want > hc->buf_size)
             want = hc->buf_size;
-        n = recv(c->fd, sl_http_scratch, want, 0);
+        n = sl_conn_recv(c, sl_http_scratch, want);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 c->read.ready = 0;
@@ -812,7 +860,7 @@ sl_http_send_chain(struct sl_http_request *r)
             iov[niov].iov_len = sl_buf_size(cl->buf);
             niov++;
         }
-        n = writev(c->fd, iov, niov);
+        n = sl_conn_writev(c, iov, niov);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 c->write.ready = 0;
@@ -886,7 +934,7 @@ sl_http_lingering_close(struct sl_conn *c)
 {
     struct sl_http_conn *hc = c->data;
 
-    if (shutdown(c->fd, SHUT_WR) == -1) {
+    if (sl_conn_shutdown_wr(c) == -1) {
         sl_http_close_connection(c);
         return;
     }
@@ -914,7 +962,7 @@ sl_http_lingering_handler(struct sl_event *rev)
         return;
     }
     for (;;) {
-        n = recv(c->fd, sl_http_scratch, sizeof(sl_http_scratch), 0);
+        n = sl_conn_recv(c, sl_http_scratch, sizeof(sl_http_scratch));
         if (n == -1 && errno == EINTR)
             continue;
         if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

@@ -464,7 +464,10 @@ static int
 sl_http_var_scheme(struct sl_http_request *r, struct sl_str *v,
     uintptr_t data)
 {
-    sl_str_set(v, "http");
+    if (r->c->ssl != NULL)
+        sl_str_set(v, "https");
+    else
+        sl_str_set(v, "http");
     return SL_OK;
 }
 

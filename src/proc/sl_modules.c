@@ -8,6 +8,7 @@
 extern struct sl_module sl_core_module;
 extern struct sl_module sl_http_core_module;
 extern struct sl_module sl_http_log_module;
+extern struct sl_module sl_http_ssl_module;
 extern struct sl_module sl_upstream_module;
 extern struct sl_module sl_http_proxy_module;
 extern struct sl_module sl_health_module;
@@ -20,6 +21,7 @@ struct sl_module *sl_modules[] = {
     &sl_core_module,
     &sl_http_core_module,
     &sl_http_log_module,
+    &sl_http_ssl_module,
     &sl_upstream_module,
     &sl_http_proxy_module,
     &sl_health_module,
