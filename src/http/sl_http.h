@@ -100,6 +100,10 @@ extern struct sl_module sl_http_core_module;
 
 /* ---- the request -------------------------------------------------------- */
 
+/* Where sl_http_read_body() hands body payload (see below). */
+typedef int (*sl_http_body_store_pt)(void *arg, const char *data,
+    size_t len);
+
 struct sl_http_out_header {
     struct sl_str            name;
     struct sl_str            value;
@@ -180,6 +184,10 @@ struct sl_http_request {
     unsigned                 chunked_out:1; /* response sent chunked */
     unsigned                 upgrade_out:1; /* 101: Connection: upgrade */
     unsigned                 phase;         /* access handler running */
+    /* sl_http_read_body_then(): where the payload goes, what comes next */
+    sl_http_body_store_pt    body_store;
+    void                    *body_arg;
+    void                   (*body_then)(struct sl_http_request *r);
     struct sl_str            remote_user;   /* set by auth_basic */
     /* access control (src/security/) */
     unsigned                 auth_basic:1;  /* Authorization consumed */
@@ -249,10 +257,17 @@ void sl_http_access_done(struct sl_http_request *r, int rc);
  * SL_AGAIN when more must arrive (wait for the read event), SL_ERROR when
  * the client is gone, or an HTTP status to answer (400, 413, 500).
  */
-typedef int (*sl_http_body_store_pt)(void *arg, const char *data,
-    size_t len);
 int sl_http_read_body(struct sl_http_request *r, sl_http_body_store_pt store,
     void *arg);
+/*
+ * Reads the whole body as sl_http_read_body() does, waiting for it under
+ * client_body_timeout (408) and answering 100 Continue when asked, then
+ * calls then(r).  Errors are answered here (400, 413; a client that went
+ * away is closed), and then is not called.
+ */
+void sl_http_read_body_then(struct sl_http_request *r,
+    sl_http_body_store_pt store, void *arg,
+    void (*then)(struct sl_http_request *r));
 
 /* Whether the response to r may keep the connection open. */
 int sl_http_keepalive_ok(struct sl_http_request *r);

@@ -1072,44 +1072,12 @@ sl_proxy_body_store_cb(void *arg, const char *data, size_t len)
     return sl_proxy_body_store(arg, data, len);
 }
 
-static int
-sl_proxy_read_body(struct sl_proxy_ctx *ctx)
-{
-    return sl_http_read_body(ctx->r, sl_proxy_body_store_cb, ctx);
-}
-
+/* The buffered body is complete: on to the upstream. */
 static void
-sl_proxy_body_handler(struct sl_event *rev)
+sl_proxy_body_ready(struct sl_http_request *r)
 {
-    struct sl_conn *c = rev->data;
-    struct sl_http_conn *hc = c->data;
-    struct sl_proxy_ctx *ctx = hc->r->ctx[sl_http_proxy_module.index];
-    struct sl_http_request *r = ctx->r;
-    int rc;
+    struct sl_proxy_ctx *ctx = r->ctx[sl_http_proxy_module.index];
 
-    if (rev->timedout) {
-        c->read.handler = sl_http_empty_handler;
-        r->keepalive = 0;
-        sl_http_send_error(r, 408);
-        return;
-    }
-    rc = sl_proxy_read_body(ctx);
-    if (rc == SL_AGAIN) {
-        sl_event_add_timer(rev, r->loc->client_body_timeout);
-        return;
-    }
-    sl_event_del_timer(rev);
-    c->read.handler = sl_http_empty_handler;
-    if (rc == SL_ERROR) {
-        sl_http_terminate(r);
-        return;
-    }
-    if (rc != SL_OK) {
-        r->keepalive = 0;
-        sl_http_send_error(r, rc);
-        return;
-    }
-    r->body_done = 1;
     if (sl_proxy_build_request(ctx) != SL_OK) {
         sl_http_send_error(r, 500);
         return;
@@ -1125,7 +1093,6 @@ sl_http_proxy_handler(struct sl_http_request *r)
     struct sl_http_proxy_conf *pcf;
     struct sl_http_head *h = r->head;
     struct sl_proxy_ctx *ctx;
-    int rc;
 
     pcf = r->loc_conf[sl_http_proxy_module.index];
     SL_ASSERT(pcf->upstream != NULL);
@@ -1171,28 +1138,9 @@ sl_http_proxy_handler(struct sl_http_request *r)
          * The whole body is read before an upstream connection is taken,
          * so slow uploads never tie up upstream connections.
          */
-        rc = sl_proxy_read_body(ctx);
-        if (rc == SL_AGAIN) {
-            if (h->expect_continue && r->hc->buf_len == r->hc->buf_pos) {
-                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                (void) sl_conn_send(r->c, cont, sizeof(cont) - 1);
-            }
-            r->c->read.handler = sl_proxy_body_handler;
-            sl_event_add_timer(&r->c->read, r->loc->client_body_timeout);
-            if (r->c->read.ready)
-                sl_event_post(&r->c->read);
-            return SL_OK;
-        }
-        if (rc == SL_ERROR) {
-            sl_http_terminate(r);
-            return SL_OK;
-        }
-        if (rc != SL_OK) {
-            r->keepalive = 0;
-            sl_http_send_error(r, rc);
-            return SL_OK;
-        }
-        r->body_done = 1;
+        sl_http_read_body_then(r, sl_proxy_body_store_cb, ctx,
+                               sl_proxy_body_ready);
+        return SL_OK;
     }
     if (sl_proxy_build_request(ctx) != SL_OK)
         return SL_ERROR;

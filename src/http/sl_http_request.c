@@ -23,7 +23,6 @@
 static void sl_http_wait_request(struct sl_event *rev);
 static void sl_http_process_head(struct sl_http_conn *hc);
 static void sl_http_run(struct sl_http_request *r);
-static void sl_http_discard_handler(struct sl_event *rev);
 static void sl_http_write_handler(struct sl_event *wev);
 static void sl_http_lingering_handler(struct sl_event *rev);
 
@@ -589,7 +588,6 @@ sl_http_run_content(struct sl_http_request *r)
 {
     struct sl_http_loc_conf *lcf = r->loc;
     struct sl_http_head *h = r->head;
-    int rc;
 
     if (h->content_length > 0 && lcf->client_max_body_size > 0
         && h->content_length > lcf->client_max_body_size)
@@ -613,24 +611,8 @@ sl_http_run_content(struct sl_http_request *r)
          */
         r->body_rest = h->content_length > 0 ? h->content_length : 0;
         r->discard_body = 1;
-        rc = sl_http_read_body(r, NULL, NULL);
-        if (rc == SL_AGAIN) {
-            if (h->expect_continue && r->hc->buf_len == r->hc->buf_pos) {
-                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                /* Best effort: the client sends the body anyway later. */
-                (void) sl_conn_send(r->c, cont, sizeof(cont) - 1);
-            }
-            r->c->read.handler = sl_http_discard_handler;
-            sl_event_add_timer(&r->c->read, lcf->client_body_timeout);
-            if (r->c->read.ready)
-                sl_event_post(&r->c->read);
-            return;
-        }
-        if (rc != SL_OK) {
-            r->keepalive = 0;
-            sl_http_send_error(r, rc);
-            return;
-        }
+        sl_http_read_body_then(r, NULL, NULL, sl_http_content);
+        return;
     }
     r->body_done = 1;
     sl_http_content(r);
@@ -772,8 +754,25 @@ sl_http_read_body(struct sl_http_request *r, sl_http_body_store_pt store,
     }
 }
 
+/* What the body reader does once it has an answer from sl_http_read_body(). */
 static void
-sl_http_discard_handler(struct sl_event *rev)
+sl_http_body_finish(struct sl_http_request *r, int rc)
+{
+    if (rc == SL_ERROR) {
+        sl_http_terminate(r);       /* the client went away */
+        return;
+    }
+    if (rc != SL_OK) {
+        r->keepalive = 0;
+        sl_http_send_error(r, rc);
+        return;
+    }
+    r->body_done = 1;
+    r->body_then(r);
+}
+
+static void
+sl_http_body_handler(struct sl_event *rev)
 {
     struct sl_conn *c = rev->data;
     struct sl_http_conn *hc = c->data;
@@ -786,28 +785,38 @@ sl_http_discard_handler(struct sl_event *rev)
         sl_http_send_error(r, 408);
         return;
     }
-    if (c->close) {
-        sl_http_close_connection(c);
-        return;
-    }
-    rc = sl_http_read_body(r, NULL, NULL);
+    rc = sl_http_read_body(r, r->body_store, r->body_arg);
     if (rc == SL_AGAIN) {
         sl_event_add_timer(rev, r->loc->client_body_timeout);
         return;
     }
     sl_event_del_timer(rev);
     c->read.handler = sl_http_empty_handler;
-    if (rc == SL_ERROR) {
-        sl_http_close_connection(c);
+    sl_http_body_finish(r, rc);
+}
+
+void
+sl_http_read_body_then(struct sl_http_request *r, sl_http_body_store_pt store,
+    void *arg, void (*then)(struct sl_http_request *r))
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    int rc;
+
+    r->body_store = store;
+    r->body_arg = arg;
+    r->body_then = then;
+    rc = sl_http_read_body(r, store, arg);
+    if (rc != SL_AGAIN) {
+        sl_http_body_finish(r, rc);
         return;
     }
-    if (rc != SL_OK) {
-        r->keepalive = 0;
-        sl_http_send_error(r, rc);
-        return;
-    }
-    r->body_done = 1;
-    sl_http_content(r);
+    /* Best effort: a client that gets no 100 sends the body anyway. */
+    if (r->head->expect_continue && r->hc->buf_len == r->hc->buf_pos)
+        (void) sl_conn_send(r->c, cont, sizeof(cont) - 1);
+    r->c->read.handler = sl_http_body_handler;
+    sl_event_add_timer(&r->c->read, r->loc->client_body_timeout);
+    if (r->c->read.ready)
+        sl_event_post(&r->c->read);
 }
 
 /* ---- writing ------------------------------------------------------------ */
