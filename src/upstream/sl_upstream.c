@@ -25,11 +25,7 @@
  * random take no `backup` servers, as in nginx, whichever comes first.
  *
  * `server`, `keepalive_timeout` and `keepalive_requests` have namesakes
- * at the http level, and the walker looks a name up in all modules, first
- * match wins.  So they are not in this module's table, which holds only
- * names that are unique, but in a second table that the upstream{}
- * handler consults itself before it hands any other directive to the
- * walker (sl_upstream_walk()).
+ * at the http level; the walker tells them apart by context.
  */
 #include "sl_core.h"
 #include "sl_upstream.h"
@@ -71,11 +67,7 @@ static const struct sl_conf_cmd sl_upstream_cmds[] = {
     { "resolve_interval", SL_CONF_UPSTREAM | SL_CONF_TAKE1,
       sl_conf_set_msec, SL_CONF_LEVEL_UPSTREAM,
       offsetof(struct sl_upstream, resolve_interval), NULL },
-    { NULL, 0, NULL, 0, 0, NULL }
-};
-
-/* Names taken at the http level too: only sl_upstream_walk() sees these. */
-static const struct sl_conf_cmd sl_upstream_block_cmds[] = {
+    /* Namesakes of http-level directives: the walker looks up by context. */
     { "server", SL_CONF_UPSTREAM | SL_CONF_1MORE | SL_CONF_MULTI,
       sl_upstream_server, SL_CONF_LEVEL_UPSTREAM, 0, NULL },
     { "keepalive_timeout", SL_CONF_UPSTREAM | SL_CONF_TAKE1,
@@ -450,113 +442,6 @@ sl_upstream_order(struct sl_conf_ctx *cf, struct sl_upstream *u)
 
 /* ---- the upstream block -------------------------------------------------- */
 
-/* The walker's argument-count rule (sl_conf_apply.c), for the local table. */
-static int
-sl_upstream_args_ok(unsigned type, unsigned nargs)
-{
-    if ((type & SL_CONF_1MORE) && nargs >= 1)
-        return 1;
-    if ((type & SL_CONF_2MORE) && nargs >= 2)
-        return 1;
-    if (nargs == 0)
-        return (type & SL_CONF_NOARGS) != 0;
-    if (nargs <= 4)
-        return (type & (SL_CONF_TAKE1 << (nargs - 1))) != 0;
-    return 0;
-}
-
-static const struct sl_conf_cmd *
-sl_upstream_find_cmd(const struct sl_conf_cmd *cmds, const struct sl_str *name)
-{
-    for (; cmds->name != NULL; cmds++) {
-        if (sl_str_eq(name, cmds->name))
-            return cmds;
-    }
-    return NULL;
-}
-
-/* Whether some module's table makes the directive name repeatable. */
-static int
-sl_upstream_global_multi(const struct sl_str *name)
-{
-    const struct sl_conf_cmd *cmd;
-    unsigned i;
-
-    for (i = 0; i < sl_nmodules; i++) {
-        if (sl_modules[i]->cmds != NULL
-            && (cmd = sl_upstream_find_cmd(sl_modules[i]->cmds, name))
-               != NULL)
-        {
-            return (cmd->type & SL_CONF_MULTI) != 0;
-        }
-    }
-    return 1;   /* unknown: the walker will say so */
-}
-
-/*
- * Walks the children of upstream{} with cf->upstream set.  Directives of
- * the local table are checked and run here with the walker's rules and
- * messages; every other one goes to the walker on its own, so other
- * modules may declare upstream directives (least_conn, health_check...)
- * in their tables with SL_CONF_UPSTREAM as usual.
- */
-static int
-sl_upstream_walk(struct sl_conf_ctx *cf, struct sl_conf_node *first)
-{
-    struct sl_conf_node *n, *prev, *one, *saved_node = cf->node;
-    const struct sl_conf_cmd *cmd;
-    unsigned saved_ctx = cf->context;
-    int multi, rc = SL_OK;
-
-    for (n = first; n != NULL && rc == SL_OK; n = n->next) {
-        cf->node = n;
-        cf->context = SL_CONF_UPSTREAM;
-        cmd = sl_upstream_find_cmd(sl_upstream_block_cmds, &n->name);
-        multi = cmd != NULL ? (cmd->type & SL_CONF_MULTI) != 0
-                            : sl_upstream_global_multi(&n->name);
-        for (prev = first; !multi && prev != n; prev = prev->next) {
-            if (sl_str_eqstr(&prev->name, &n->name)) {
-                sl_conf_error(cf, "\"%.*s\" directive is duplicate "
-                              "(first at %s:%u)", (int) n->name.len,
-                              n->name.data, prev->file, prev->line);
-                rc = SL_ERROR;
-                break;
-            }
-        }
-        if (rc != SL_OK)
-            break;
-        if (cmd == NULL) {
-            /*
-             * Alone, so that the walker does not go on to the siblings;
-             * in the pool, as a handler may keep cf->node.
-             */
-            one = sl_palloc(cf->pool, sizeof(*one));
-            if (one == NULL) {
-                rc = SL_ERROR;
-                break;
-            }
-            *one = *n;
-            one->next = NULL;
-            rc = sl_conf_walk(cf, one, SL_CONF_UPSTREAM);
-            continue;
-        }
-        if (n->block) {
-            sl_conf_error(cf, "directive \"%s\" is not terminated by \";\"",
-                          cmd->name);
-            rc = SL_ERROR;
-        } else if (!sl_upstream_args_ok(cmd->type, n->nargs)) {
-            sl_conf_error(cf, "invalid number of arguments in \"%s\" "
-                          "directive", cmd->name);
-            rc = SL_ERROR;
-        } else {
-            rc = cmd->set(cf, cmd, cf->upstream);
-        }
-    }
-    cf->node = saved_node;
-    cf->context = saved_ctx;
-    return rc;
-}
-
 static int
 sl_upstream_block(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     void *conf)
@@ -587,7 +472,7 @@ sl_upstream_block(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
 
     saved = cf->upstream;
     cf->upstream = u;
-    rc = sl_upstream_walk(cf, node->children);
+    rc = sl_conf_walk(cf, node->children, SL_CONF_UPSTREAM);
     cf->upstream = saved;
     cf->node = node;
     if (rc != SL_OK)
