@@ -27,27 +27,9 @@ my $t = SluiceTest->new;
 # ---- helpers -----------------------------------------------------------------
 
 
-sub servers_json {
-    my ($up) = @_;
-    my ($rc, $out, $err) = $t->ctl('-j', 'servers', defined $up ? $up : ());
-    return undef unless $rc == 0;
-    return eval { JSON::PP::decode_json($out) };
-}
 
-# The JSON record of upstream/addr.
-sub server_rec {
-    my ($up, $addr) = @_;
-    my $j = servers_json($up) or return {};
-    for my $u (@{ $j->{upstreams} || [] }) {
-        next unless $u->{name} eq $up;
-        for my $s (@{ $u->{servers} || [] }) {
-            return $s if $s->{addr} eq $addr;
-        }
-    }
-    return {};
-}
 
-sub health { server_rec(@_)->{health} // '' }
+sub health { server_rec($t, @_)->{health} // '' }
 
 # Seconds until upstream/addr has health state (polled every 20 ms), or
 # undef after timeout.
@@ -143,7 +125,7 @@ my $p0 = $t->port(0);
 
 # Every server starts up (assumed so) and the checks confirm it.
 ok(wait_for(sub {
-    my $j = servers_json('hc') or return 0;
+    my $j = servers_json($t, 'hc') or return 0;
     return !grep { ($_->{checks} // 0) < 2 || $_->{health} ne 'up' }
         @{ $j->{upstreams}[0]{servers} };
 }, 5), 'hc: both servers up after two checks each');
@@ -167,7 +149,7 @@ ok(wait_for(sub {
     # fall=2 x interval=300ms, plus up to one interval to the next check
     ok(defined $down && $down < 2.0, sprintf('hc: down within %.2fs (< 2 s; fall x interval '
         . '= 0.6 s)', $down // -1));
-    my $rec = server_rec('hc', $addr{b});
+    my $rec = server_rec($t, 'hc', $addr{b});
     is($rec->{last_result}, 500, 'hc: servers -j shows the last result 500');
     ok(($rec->{check_failures} // 0) >= 2, 'hc: check failures counted');
     sleep 0.8;
@@ -222,7 +204,7 @@ ok(wait_for(sub {
     my $t_down = time;
     ok(defined $down && $down < 2.0, sprintf('kl: killed server down within %.2fs (< 2 s)',
         $down // -1));
-    is(server_rec('kl', $addr{c})->{last_result} < 0 ? 1 : 0, 1,
+    is(server_rec($t, 'kl', $addr{c})->{last_result} < 0 ? 1 : 0, 1,
         'kl: last result is an error (negative errno)');
     my (undef, $txt) = $t->ctl('servers', 'kl');
     like($txt, qr/^kl\s+\Q$addr{c}\E\s+1\s+ready\s+down\s+\S+\s+fail\s/m,
@@ -257,32 +239,32 @@ ok(wait_for(sub {
     # Each needs a few checks (interval 200ms) before its state means
     # anything; by now they have had seconds.
     ok(wait_for(sub {
-        my $j = servers_json() or return 0;
+        my $j = servers_json($t) or return 0;
         return !grep { ($_->{servers}[0]{checks} // 0) < 3 } @{ $j->{upstreams} };
     }, 5), 'every server checked at least three times');
 
     is(health('tcp', $addr{e}), 'up', 'type=tcp: a listening server is up');
     is(health('tcp', $addr{dead}), 'down', 'type=tcp: a refusing one is down');
-    is(server_rec('tcp', $addr{e})->{last_result}, 0, 'type=tcp: last result 0 (connected)');
+    is(server_rec($t, 'tcp', $addr{e})->{last_result}, 0, 'type=tcp: last result 0 (connected)');
     ok($up{e}->accepts > 0, 'type=tcp: connections were made');
     is(scalar(grep { $_->{target} eq '/tcp-check' } $up{e}->requests), 0,
         'type=tcp: no HTTP request sent');
 
     is(health('st_bad', $addr{e}), 'down', 'status: 404 outside the default 200-399: down');
-    is(server_rec('st_bad', $addr{e})->{last_result}, 404, 'status: last result 404');
+    is(server_rec($t, 'st_bad', $addr{e})->{last_result}, 404, 'status: last result 404');
     is(health('st_ok', $addr{e}), 'up', 'status=404: a 404 is up');
-    is(server_rec('st_ok', $addr{e})->{last_result}, 404, 'status=404: last result 404');
+    is(server_rec($t, 'st_ok', $addr{e})->{last_result}, 404, 'status=404: last result 404');
     is(health('st_rng', $addr{e}), 'up', 'status=300-399: a 302 is up');
-    is(server_rec('st_rng', $addr{e})->{last_result}, 302, 'status=300-399: last result 302');
+    is(server_rec($t, 'st_rng', $addr{e})->{last_result}, 302, 'status=300-399: last result 302');
 
     is(health('bd_bad', $addr{e}), 'down', 'body=REGEX: a body that does not match is down');
     is(health('bd_ok', $addr{e}), 'up', 'body=REGEX: a matching body is up');
-    is(server_rec('bd_ok', $addr{e})->{check_failures}, 0, 'body=REGEX: no failed check');
+    is(server_rec($t, 'bd_ok', $addr{e})->{check_failures}, 0, 'body=REGEX: no failed check');
     like($t->error_log, qr/in "bd_bad" is down after 1 failed checks?, last: body does not match/,
         'body: the reason logged');
 
     is(health('po_ok', $addr{dead}), 'up', 'port=: a dead server checked on a live port is up');
-    is(server_rec('po_ok', $addr{dead})->{last_result}, 200, 'port=: last result 200');
+    is(server_rec($t, 'po_ok', $addr{dead})->{last_result}, 200, 'port=: last result 200');
     ok(scalar(grep { $_->{target} eq '/po' } $up{e}->requests) >= 3,
         'port=: the checks went to the override port');
     is(health('po_bad', $addr{e}), 'down', 'port=: a live server checked on a dead port is down');
@@ -291,7 +273,7 @@ ok(wait_for(sub {
     is(SluiceTest::Upstream::header($hs // {}, 'Host'), 'check.example', 'host=: the Host header');
 
     # Transitions are logged once, not at every failed check.
-    my $n = server_rec('st_bad', $addr{e})->{checks};
+    my $n = server_rec($t, 'st_bad', $addr{e})->{checks};
     ok($n >= 3, "st_bad checked $n times");
     is(nlog(qr/in "st_bad" is down after/), 1, 'st_bad: "is down" logged once over many checks');
     is(nlog(qr/in "st_ok" is (?:down|up) after/), 0, 'st_ok: never a transition');

@@ -23,24 +23,7 @@ my $t = SluiceTest->new;
 # ---- helpers -----------------------------------------------------------------
 
 
-sub servers_json {
-    my ($up) = @_;
-    my ($rc, $out, $err) = $t->ctl('-j', 'servers', defined $up ? $up : ());
-    return undef unless $rc == 0;
-    return eval { JSON::PP::decode_json($out) };
-}
 
-sub server_rec {
-    my ($up, $addr) = @_;
-    my $j = servers_json($up) or return {};
-    for my $u (@{ $j->{upstreams} || [] }) {
-        next unless $u->{name} eq $up;
-        for my $s (@{ $u->{servers} || [] }) {
-            return $s if $s->{addr} eq $addr;
-        }
-    }
-    return {};
-}
 
 # connect() failures logged for addr so far.
 sub nfail {
@@ -102,7 +85,7 @@ my ($t_first, $t_loaded);
     $t_loaded = time;
     my ($c, $bad) = tally(@r);
     my $f = nfail($dead);
-    my $rec = server_rec('pf', $dead);
+    my $rec = server_rec($t, 'pf', $dead);
     my $nw = workers_seen('/pf/');
     diag(sprintf 'max_fails=1: 60 requests over %d workers in %.2fs: %s; the dead server '
         . 'tried %d times (failures %d, requests %d)', $nw, time - $t_first, fmt($c), $f,

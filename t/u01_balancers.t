@@ -32,12 +32,6 @@ my $t = SluiceTest->new;
 # ---- helpers -----------------------------------------------------------------
 
 
-sub servers_json {
-    my ($up) = @_;
-    my ($rc, $out, $err) = $t->ctl('-j', 'servers', defined $up ? $up : ());
-    return undef unless $rc == 0;
-    return eval { JSON::PP::decode_json($out) };
-}
 
 # Distinct worker pids in the access log lines whose URI starts with
 # prefix.
@@ -328,7 +322,7 @@ my $hkeys = 200;
     });
     my $max = 0;
     wait_for(sub {
-        my $j = servers_json('act') or return 0;
+        my $j = servers_json($t, 'act') or return 0;
         my $a = $j->{upstreams}[0]{servers}[0]{active} // 0;
         $max = $a if $a > $max;
         return $max >= 6;
@@ -338,7 +332,7 @@ my $hkeys = 200;
     my $r = eval { JSON::PP::decode_json($t->read_file($out) // '') } || [];
     is(scalar(grep { $_->{status} eq '200' } @$r), 6, 'the six slow requests answered');
     ok(wait_for(sub {
-        my $j = servers_json('act');
+        my $j = servers_json($t, 'act');
         return $j && ($j->{upstreams}[0]{servers}[0]{active} // -1) == 0;
     }, 5), 'active back to 0 when they are done');
     my $nw = workers_seen('/act/');

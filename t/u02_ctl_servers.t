@@ -24,25 +24,7 @@ my $t = SluiceTest->new;
 # ---- helpers -----------------------------------------------------------------
 
 
-sub servers_json {
-    my ($up) = @_;
-    my ($rc, $out, $err) = $t->ctl('-j', 'servers', defined $up ? $up : ());
-    return undef unless $rc == 0;
-    return eval { JSON::PP::decode_json($out) };
-}
 
-# The JSON record of upstream/addr.
-sub server_rec {
-    my ($up, $addr) = @_;
-    my $j = servers_json($up) or return {};
-    for my $u (@{ $j->{upstreams} || [] }) {
-        next unless $u->{name} eq $up;
-        for my $s (@{ $u->{servers} || [] }) {
-            return $s if $s->{addr} eq $addr;
-        }
-    }
-    return {};
-}
 
 # ---- configuration -------------------------------------------------------------
 
@@ -168,7 +150,7 @@ my $p0 = $t->port(0);
     });
     my $busy;
     wait_for(sub {
-        my $j = servers_json('dr') or return 0;
+        my $j = servers_json($t, 'dr') or return 0;
         my @s = @{ $j->{upstreams}[0]{servers} || [] };
         my $sum = 0;
         $sum += $_->{active} for @s;
@@ -185,7 +167,7 @@ my $p0 = $t->port(0);
     my ($rc, $o, $e) = $t->ctl('drain', "dr/$x");
     is($rc, 0, 'drain: exit 0') or diag($e);
     is($o, "dr/$x: drain\n", 'drain: output');
-    my $rec = server_rec('dr', $x);
+    my $rec = server_rec($t, 'dr', $x);
     is($rec->{admin}, 'drain', 'drain: admin drain in servers -j');
     is($rec->{active}, $inflight, "drain: its $inflight requests still active");
 
@@ -198,7 +180,7 @@ my $p0 = $t->port(0);
     is(scalar(grep { $_->{status} eq '200' } @$r), 6, 'drain: the requests in flight finished, 200');
     is(scalar(grep { $_->{status} eq '200' && $_->{up} eq $xname } @$r), $inflight,
         'drain: including those on the drained server');
-    is(server_rec('dr', $x)->{active}, 0, 'drain: none active afterwards');
+    is(server_rec($t, 'dr', $x)->{active}, 0, 'drain: none active afterwards');
 
     # maint a second server: only the third one serves.
     my ($y) = grep { $_ ne $xname } sort keys %{ { a => 1, b => 1, c => 1 } };
@@ -206,7 +188,7 @@ my $p0 = $t->port(0);
     is($rc, 0, 'maint: exit 0');
     is_deeply(eval { JSON::PP::decode_json($o) }, { server => "dr/$addr{$y}", admin => 'maint' },
         'maint -j: output');
-    is(server_rec('dr', $addr{$y})->{admin}, 'maint', 'maint: admin maint');
+    is(server_rec($t, 'dr', $addr{$y})->{admin}, 'maint', 'maint: admin maint');
     ($c, $bad) = tally(load($p0, n => 20, conc => 3, path => sub { "/dr/m$_[0]" }));
     my ($z) = grep { $_ ne $xname && $_ ne $y } qw(a b c);
     is($bad, 0, 'maint: 20 requests, all 200');
@@ -243,7 +225,7 @@ sub w_share {
     my ($rc, $o, $e) = $t->ctl('weight', "w/$addr{b}", 3);
     is($rc, 0, 'weight 3: exit 0') or diag($e);
     is($o, "w/$addr{b}: weight 3\n", 'weight: output');
-    is(server_rec('w', $addr{b})->{weight}, 3, 'weight: servers -j shows weight 3');
+    is(server_rec($t, 'w', $addr{b})->{weight}, 3, 'weight: servers -j shows weight 3');
     my ($s1, $c1, $bad1) = w_share('y');
     is($bad1, 0, 'weight 3: 200 requests, all 200');
     ok($s1 >= 0.7 && $s1 <= 0.8, "weight 1:3: b's share $s1 within 0.70..0.80");
@@ -283,8 +265,8 @@ for my $case (
     is(scalar(() = $e =~ /\n/g), 1, "error, $name: one line on stderr");
     is($o, '', "error, $name: nothing on stdout");
 }
-is(server_rec('w', $addr{a})->{weight}, 1, 'errors changed nothing: w/a weight 1');
-is(server_rec('w', $addr{a})->{admin}, 'ready', 'errors changed nothing: w/a ready');
+is(server_rec($t, 'w', $addr{a})->{weight}, 1, 'errors changed nothing: w/a weight 1');
+is(server_rec($t, 'w', $addr{a})->{admin}, 'ready', 'errors changed nothing: w/a ready');
 
 # ---- state survives reload ---------------------------------------------------------------
 
@@ -292,9 +274,9 @@ is(server_rec('w', $addr{a})->{admin}, 'ready', 'errors changed nothing: w/a rea
     $t->ctl('drain', "dr/$addr{a}");
     $t->ctl('weight', "w/$addr{b}", 3);
     $up{d}->stop;
-    ok(wait_for(sub { (server_rec('hk', $addr{d})->{health} // '') eq 'down' }, 5),
+    ok(wait_for(sub { (server_rec($t, 'hk', $addr{d})->{health} // '') eq 'down' }, 5),
         'hk/d down once stopped');
-    my $since = server_rec('hk', $addr{d})->{since};
+    my $since = server_rec($t, 'hk', $addr{d})->{since};
 
     my @old = $t->all_worker_pids;
     my $oldchk = $t->checker_pid;
@@ -303,10 +285,10 @@ is(server_rec('w', $addr{a})->{admin}, 'ready', 'errors changed nothing: w/a rea
     ok(wait_for(sub { !grep { SluiceTest::proc_alive($_) } @old, $oldchk }, 10),
         'reload: old workers and checker gone');
 
-    my $ra = server_rec('dr', $addr{a});
+    my $ra = server_rec($t, 'dr', $addr{a});
     is($ra->{admin}, 'drain', 'after reload: dr/a still drained');
-    is(server_rec('w', $addr{b})->{weight}, 3, 'after reload: w/b still weight 3');
-    my $rd = server_rec('hk', $addr{d});
+    is(server_rec($t, 'w', $addr{b})->{weight}, 3, 'after reload: w/b still weight 3');
+    my $rd = server_rec($t, 'hk', $addr{d});
     is($rd->{health}, 'down', 'after reload: hk/d still down');
     is($rd->{since}, $since, 'after reload: hk/d down since the same time');
     ok($ra->{requests} > 0, "after reload: request counters kept ($ra->{requests})");
@@ -322,7 +304,7 @@ is(server_rec('w', $addr{a})->{admin}, 'ready', 'errors changed nothing: w/a rea
 
     # and the health check goes on: d comes back
     $up{d}->start;
-    ok(wait_for(sub { (server_rec('hk', $addr{d})->{health} // '') eq 'up' }, 5),
+    ok(wait_for(sub { (server_rec($t, 'hk', $addr{d})->{health} // '') eq 'up' }, 5),
         'after reload: hk/d up again once restarted');
 }
 

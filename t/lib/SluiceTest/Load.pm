@@ -11,8 +11,9 @@ use IO::Socket::INET;
 use IO::Select;
 use Time::HiRes qw(time sleep);
 use SluiceTest qw(parse_response);
+use JSON::PP ();
 
-our @EXPORT = qw(load tally fmt);
+our @EXPORT = qw(load tally fmt servers_json server_rec);
 
 # Runs n requests against 127.0.0.1:port, conc at a time, each on a new
 # connection, in this one process (non-blocking sockets and select).
@@ -107,5 +108,26 @@ sub fmt {
     return join ' ', map { "$_=" . ($c->{$_} // 0) } sort keys %$c;
 }
 
+
+# `sluicectl -j servers [UPSTREAM]` of sluice t, decoded; undef on failure.
+sub servers_json {
+    my ($t, $up) = @_;
+    my ($rc, $out, $err) = $t->ctl('-j', 'servers', defined $up ? $up : ());
+    return undef unless $rc == 0;
+    return eval { JSON::PP::decode_json($out) };
+}
+
+# The JSON record of upstream/addr ({} when there is none).
+sub server_rec {
+    my ($t, $up, $addr) = @_;
+    my $j = servers_json($t, $up) or return {};
+    for my $u (@{ $j->{upstreams} || [] }) {
+        next unless $u->{name} eq $up;
+        for my $s (@{ $u->{servers} || [] }) {
+            return $s if $s->{addr} eq $addr;
+        }
+    }
+    return {};
+}
 
 1;
