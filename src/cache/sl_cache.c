@@ -4,3 +4,7 @@
  */
 #include "sl_core.h"
 #include "sl_cache.h"
+
+struct sl_module sl_http_cache_module = {
+    .name = "http_cache",
+};
