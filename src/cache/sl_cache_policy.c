@@ -1,7 +1,2068 @@
 /*
  * sl_cache_policy.c: RFC 9111 rules for a shared cache (sl_cache_policy.h).
- * (being written)
+ *
+ * Everything here is a pure function of parsed heads and times: no
+ * allocation, no locks, no clock (except the RFC 850 two-digit-year rule,
+ * see sl_cache_parse_date).  The functions on the hit path (cc_parse of
+ * the request, usable, vary_match, conditional, range) are linear in the
+ * size of the heads they look at.
+ *
+ * Choices for malformed input (RFC 9111 4.2.1 lets a cache either use the
+ * first value or treat the response as stale; we pick, and the man page
+ * lists these):
+ *   - Cache-Control: directive names are case-insensitive; values may be
+ *     tokens or quoted strings (RFC 9111 5.2: recipients accept both);
+ *     OWS around '=' is tolerated; an element that does not parse is
+ *     skipped; a max-age or s-maxage that is not 1*DIGIT (empty,
+ *     negative, "1.5", missing) counts as 0 and marks the response stale;
+ *     the same directive repeated with another value marks the response
+ *     stale and keeps the most restrictive value (smallest max-age,
+ *     s-maxage, max-stale, stale-*; largest min-fresh) for requests;
+ *     delta-seconds beyond 2^31 saturate at 2^31 (RFC 9111 1.2.2); a
+ *     malformed max-stale, min-fresh, stale-while-revalidate or
+ *     stale-if-error is ignored; "public" with an argument is ignored
+ *     (it would widen caching); the restrictive directives (no-store,
+ *     no-cache, private, must-revalidate...) count whatever their
+ *     argument.
+ *   - CDN-Cache-Control (RFC 9213) is parsed with the same rules and
+ *     replaces Cache-Control when it has at least one directive.
+ *   - Expires: an invalid date ("0", garbage) means already expired
+ *     (RFC 9111 5.3); several Expires lines with different values mean
+ *     stale; ignored when max-age or s-maxage is present.
+ *   - Age: the first member of the first line is used (RFC 9111 5.1); a
+ *     value that is not a non-negative integer is ignored (age 0);
+ *     values beyond 2^31 saturate.
+ *   - Date: the first line; absent or invalid -> the time the response
+ *     was received (RFC 9110 6.6.1).
+ *   - Dates: IMF-fixdate, RFC 850 and asctime; day names are checked for
+ *     syntax but not against the date; day-of-month checked against the
+ *     month; second 60 accepted; dates before 1970 give 0.
+ *   - Range: only "bytes" with one range; several ranges -> full body
+ *     (unless none is satisfiable: 416); any invalid element -> the
+ *     field is ignored; an empty body -> full body; HEAD -> ignored.
  */
 #include "sl_core.h"
 #include "sl_http_parse.h"
 #include "sl_cache_policy.h"
+
+#include <time.h>
+
+#define SL_CACHE_DELTA_MAX  2147483648LL    /* 2^31, RFC 9111 1.2.2 */
+#define SL_CACHE_HEURISTIC_MAX  86400       /* 1 day */
+
+static inline int
+sl_cache_lc(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+static inline int
+sl_cache_is_ows(int c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static inline int
+sl_cache_is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* RFC 9110 5.6.2 tchar */
+static int
+sl_cache_is_tchar(int c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+        || sl_cache_is_digit(c))
+    {
+        return 1;
+    }
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+    case '+': case '-': case '.': case '^': case '_': case '`': case '|':
+    case '~':
+        return 1;
+    }
+    return 0;
+}
+
+static int
+sl_cache_caseeq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t  i;
+
+    if (alen != blen) {
+        return 0;
+    }
+    for (i = 0; i < alen; i++) {
+        if (sl_cache_lc((unsigned char) a[i])
+            != sl_cache_lc((unsigned char) b[i]))
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#define sl_cache_caseeq_lit(p, len, lit)                                     \
+    sl_cache_caseeq(p, len, lit, sizeof(lit) - 1)
+
+/*
+ * Field lines named name (nlen bytes, hash from sl_http_hash_name), one
+ * at a time: start *i at 0; returns NULL after the last.
+ */
+static const struct sl_http_header *
+sl_cache_next_field(const struct sl_http_head *h, const char *name,
+    size_t nlen, uint32_t hash, unsigned *i)
+{
+    const struct sl_http_header  *f;
+
+    while (*i < h->nheaders) {
+        f = &h->headers[(*i)++];
+        if (f->hash == hash
+            && sl_cache_caseeq(f->name.data, f->name.len, name, nlen))
+        {
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static int
+sl_cache_has_field(const struct sl_http_head *h, const char *name,
+    size_t nlen)
+{
+    unsigned  i = 0;
+
+    return sl_cache_next_field(h, name, nlen, sl_http_hash_name(name, nlen),
+                               &i) != NULL;
+}
+
+static const struct sl_http_header *
+sl_cache_first_field(const struct sl_http_head *h, const char *name)
+{
+    int  i = sl_http_find_header(h, name);
+
+    return i < 0 ? NULL : &h->headers[i];
+}
+
+/* ---- HTTP-date (RFC 9110 5.6.7) ----------------------------------------- */
+
+static const char  sl_cache_wkday[7][4] = {
+    "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+};
+static const char *const  sl_cache_weekday[7] = {
+    "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+    "Saturday"
+};
+static const char  sl_cache_month[12][4] = {
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+    "Nov", "Dec"
+};
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), any y. */
+static int64_t
+sl_cache_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t   era;
+    unsigned  yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned) (y - era * 400);
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t) doe - 719468;
+}
+
+static int
+sl_cache_mdays(int64_t y, unsigned m)
+{
+    static const unsigned char  md[12] = {
+        31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
+
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) {
+        return 29;
+    }
+    return md[m - 1];
+}
+
+/* n decimal digits at p; -1 if any is not a digit. */
+static int
+sl_cache_digits(const char *p, int n)
+{
+    int  v = 0;
+
+    while (n-- > 0) {
+        if (!sl_cache_is_digit((unsigned char) *p)) {
+            return -1;
+        }
+        v = v * 10 + (*p++ - '0');
+    }
+    return v;
+}
+
+static int
+sl_cache_month_of(const char *p)
+{
+    int  i;
+
+    for (i = 0; i < 12; i++) {
+        if (memcmp(p, sl_cache_month[i], 3) == 0) {
+            return i + 1;
+        }
+    }
+    return -1;
+}
+
+/* "HH:MM:SS" at p; seconds of the day or -1. */
+static int
+sl_cache_hms(const char *p)
+{
+    int  hh, mm, ss;
+
+    if (p[2] != ':' || p[5] != ':') {
+        return -1;
+    }
+    hh = sl_cache_digits(p, 2);
+    mm = sl_cache_digits(p + 3, 2);
+    ss = sl_cache_digits(p + 6, 2);
+    if (hh < 0 || mm < 0 || ss < 0 || hh > 23 || mm > 59 || ss > 60) {
+        return -1;
+    }
+    return hh * 3600 + mm * 60 + ss;
+}
+
+static int64_t
+sl_cache_mktime(int64_t y, int mon, int day, int secs)
+{
+    int64_t  t;
+
+    if (mon < 1 || day < 1 || day > sl_cache_mdays(y, (unsigned) mon)
+        || secs < 0)
+    {
+        return -1;
+    }
+    t = sl_cache_days_from_civil(y, (unsigned) mon, (unsigned) day) * 86400
+        + secs;
+    /* a valid date before the epoch: "long ago" */
+    return t < 0 ? 0 : t;
+}
+
+/*
+ * Three formats, told apart by where the first comma or space is:
+ *   IMF-fixdate  "Sun, 06 Nov 1994 08:49:37 GMT"  (29 bytes)
+ *   rfc850-date  "Sunday, 06-Nov-94 08:49:37 GMT"
+ *   asctime-date "Sun Nov  6 08:49:37 1994"       (24 bytes)
+ * RFC 850's two-digit year: RFC 9110 5.6.7 says a year that appears to
+ * be more than 50 years in the future is the most recent past year with
+ * the same last two digits; that needs the clock, so this one format
+ * reads time().
+ */
+int64_t
+sl_cache_parse_date(const char *p, size_t len)
+{
+    int      i, day, mon, secs;
+    int64_t  y, now_y;
+    size_t   n;
+
+    if (p == NULL) {
+        return -1;
+    }
+
+    if (len == 29 && p[3] == ',') {
+        for (i = 0; i < 7; i++) {
+            if (memcmp(p, sl_cache_wkday[i], 3) == 0) {
+                break;
+            }
+        }
+        if (i == 7 || p[4] != ' ' || p[7] != ' ' || p[11] != ' '
+            || p[16] != ' ' || p[25] != ' ' || memcmp(p + 26, "GMT", 3) != 0)
+        {
+            return -1;
+        }
+        day = sl_cache_digits(p + 5, 2);
+        mon = sl_cache_month_of(p + 8);
+        y = sl_cache_digits(p + 12, 4);
+        secs = sl_cache_hms(p + 17);
+        if (day < 0 || y < 0) {
+            return -1;
+        }
+        return sl_cache_mktime(y, mon, day, secs);
+    }
+
+    if (len == 24 && p[3] == ' ') {
+        for (i = 0; i < 7; i++) {
+            if (memcmp(p, sl_cache_wkday[i], 3) == 0) {
+                break;
+            }
+        }
+        if (i == 7 || p[7] != ' ' || p[10] != ' ' || p[19] != ' ') {
+            return -1;
+        }
+        mon = sl_cache_month_of(p + 4);
+        if (p[8] == ' ') {
+            day = sl_cache_digits(p + 9, 1);
+        } else {
+            day = sl_cache_digits(p + 8, 2);
+        }
+        secs = sl_cache_hms(p + 11);
+        y = sl_cache_digits(p + 20, 4);
+        if (day < 0 || y < 0) {
+            return -1;
+        }
+        return sl_cache_mktime(y, mon, day, secs);
+    }
+
+    for (i = 0; i < 7; i++) {
+        n = strlen(sl_cache_weekday[i]);
+        if (len == n + 24 && memcmp(p, sl_cache_weekday[i], n) == 0) {
+            break;
+        }
+    }
+    if (i == 7) {
+        return -1;
+    }
+    p += n;
+    /* ", 06-Nov-94 08:49:37 GMT" */
+    if (p[0] != ',' || p[1] != ' ' || p[4] != '-' || p[8] != '-'
+        || p[11] != ' ' || p[20] != ' ' || memcmp(p + 21, "GMT", 3) != 0)
+    {
+        return -1;
+    }
+    day = sl_cache_digits(p + 2, 2);
+    mon = sl_cache_month_of(p + 5);
+    y = sl_cache_digits(p + 9, 2);
+    secs = sl_cache_hms(p + 12);
+    if (day < 0 || y < 0) {
+        return -1;
+    }
+    now_y = 1970 + (int64_t) time(NULL) / 31556952;
+    y += now_y - now_y % 100;
+    if (y > now_y + 50) {
+        y -= 100;
+    }
+    return sl_cache_mktime(y, mon, day, secs);
+}
+
+size_t
+sl_cache_format_date(int64_t t, char *buf)
+{
+    int64_t   z, era, y;
+    unsigned  doe, yoe, doy, mp, d, m, secs;
+    int       wd;
+
+    if (t < 0) {
+        t = 0;
+    }
+    if (t > 253402300799LL) {       /* 9999-12-31 23:59:59 */
+        t = 253402300799LL;
+    }
+    z = t / 86400;
+    secs = (unsigned) (t % 86400);
+    wd = (int) ((z + 4) % 7);
+
+    z += 719468;
+    era = z / 146097;
+    doe = (unsigned) (z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = (int64_t) yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+
+    memcpy(buf, sl_cache_wkday[wd], 3);
+    buf[3] = ',';
+    buf[4] = ' ';
+    buf[5] = (char) ('0' + d / 10);
+    buf[6] = (char) ('0' + d % 10);
+    buf[7] = ' ';
+    memcpy(buf + 8, sl_cache_month[m - 1], 3);
+    buf[11] = ' ';
+    buf[12] = (char) ('0' + y / 1000);
+    buf[13] = (char) ('0' + y / 100 % 10);
+    buf[14] = (char) ('0' + y / 10 % 10);
+    buf[15] = (char) ('0' + y % 10);
+    buf[16] = ' ';
+    buf[17] = (char) ('0' + secs / 36000);
+    buf[18] = (char) ('0' + secs / 3600 % 10);
+    buf[19] = ':';
+    buf[20] = (char) ('0' + secs % 3600 / 600);
+    buf[21] = (char) ('0' + secs % 3600 / 60 % 10);
+    buf[22] = ':';
+    buf[23] = (char) ('0' + secs % 60 / 10);
+    buf[24] = (char) ('0' + secs % 10);
+    memcpy(buf + 25, " GMT", 4);
+    return 29;
+}
+
+/* ---- Cache-Control (RFC 9111 5.2) --------------------------------------- */
+
+/*
+ * delta-seconds (RFC 9111 1.2.2): 1*DIGIT, saturated at 2^31; -1 if not
+ * digits.  A quoted value arrives without its quotes; a backslash in it
+ * makes it invalid.
+ */
+static int64_t
+sl_cache_delta(const char *p, size_t len)
+{
+    int64_t  v = 0;
+    size_t   i;
+
+    if (len == 0) {
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        if (!sl_cache_is_digit((unsigned char) p[i])) {
+            return -1;
+        }
+        if (v < SL_CACHE_DELTA_MAX) {
+            v = v * 10 + (p[i] - '0');
+        }
+    }
+    return v > SL_CACHE_DELTA_MAX ? SL_CACHE_DELTA_MAX : v;
+}
+
+/* One element of a Cache-Control list. */
+struct sl_cache_dir {
+    const char  *name;
+    size_t       nlen;
+    const char  *val;       /* inside the quotes when quoted */
+    size_t       vlen;
+    unsigned     has_val:1;
+    unsigned     bad:1;     /* did not parse: skipped */
+};
+
+/* Skips to the comma ending this element, outside quoted strings. */
+static const char *
+sl_cache_skip_elem(const char *p, const char *end)
+{
+    int  quote = 0;
+
+    while (p < end) {
+        if (quote) {
+            if (*p == '\\' && p + 1 < end) {
+                p++;
+            } else if (*p == '"') {
+                quote = 0;
+            }
+        } else if (*p == '"') {
+            quote = 1;
+        } else if (*p == ',') {
+            break;
+        }
+        p++;
+    }
+    return p;
+}
+
+/*
+ * Next element of a #cache-directive list at p: empty elements and OWS
+ * are skipped (RFC 9110 5.6.1).  Returns where to continue, NULL at the
+ * end.
+ */
+static const char *
+sl_cache_dir_next(const char *p, const char *end, struct sl_cache_dir *d)
+{
+    while (p < end && (*p == ',' || sl_cache_is_ows((unsigned char) *p))) {
+        p++;
+    }
+    if (p == end) {
+        return NULL;
+    }
+    memset(d, 0, sizeof(*d));
+    d->name = p;
+    while (p < end && sl_cache_is_tchar((unsigned char) *p)) {
+        p++;
+    }
+    d->nlen = (size_t) (p - d->name);
+    if (d->nlen == 0) {
+        goto bad;
+    }
+    while (p < end && sl_cache_is_ows((unsigned char) *p)) {
+        p++;
+    }
+    if (p < end && *p == '=') {
+        p++;
+        while (p < end && sl_cache_is_ows((unsigned char) *p)) {
+            p++;
+        }
+        d->has_val = 1;
+        if (p < end && *p == '"') {
+            d->val = ++p;
+            for ( ;; ) {
+                if (p == end) {
+                    goto bad;   /* unterminated */
+                }
+                if (*p == '\\') {
+                    if (++p == end) {
+                        goto bad;
+                    }
+                } else if (*p == '"') {
+                    break;
+                }
+                p++;
+            }
+            d->vlen = (size_t) (p - d->val);
+            p++;
+        } else {
+            d->val = p;
+            while (p < end && sl_cache_is_tchar((unsigned char) *p)) {
+                p++;
+            }
+            d->vlen = (size_t) (p - d->val);
+        }
+        while (p < end && sl_cache_is_ows((unsigned char) *p)) {
+            p++;
+        }
+    }
+    if (p < end && *p != ',') {
+        goto bad;
+    }
+    return p;
+
+bad:
+    d->bad = 1;
+    return sl_cache_skip_elem(p, end);
+}
+
+enum {
+    SL_CC_MIN = 0,      /* on conflict keep the smaller value */
+    SL_CC_MAX           /* ... the larger */
+};
+
+/*
+ * Records a delta-seconds directive.  Repeats with the same value are
+ * harmless; a different value keeps the most restrictive one and, for
+ * the freshness directives (max-age, s-maxage), marks cc invalid: RFC
+ * 9111 4.2.1 lets a cache treat such a response as stale.
+ */
+static void
+sl_cache_cc_delta(struct sl_cache_cc *cc, int64_t *field,
+    const struct sl_cache_dir *d, int keep, int freshness)
+{
+    int64_t  v;
+
+    v = d->has_val ? sl_cache_delta(d->val, d->vlen) : -1;
+    if (v < 0) {
+        if (freshness) {
+            /* stale, and max-age present still overrides Expires */
+            cc->invalid = 1;
+            *field = 0;
+        }
+        return;
+    }
+    if (*field == SL_CACHE_UNSET) {
+        *field = v;
+        return;
+    }
+    if (*field == v) {
+        return;
+    }
+    if (freshness) {
+        cc->invalid = 1;
+    }
+    if (keep == SL_CC_MIN ? v < *field : v > *field) {
+        *field = v;
+    }
+}
+
+static void
+sl_cache_cc_apply(struct sl_cache_cc *cc, const struct sl_cache_dir *d)
+{
+    const char  *n = d->name;
+    size_t       l = d->nlen;
+
+    switch (sl_cache_lc((unsigned char) n[0])) {
+    case 'i':
+        if (sl_cache_caseeq_lit(n, l, "immutable") && !d->has_val) {
+            cc->immutable = 1;
+        }
+        return;
+    case 'm':
+        if (sl_cache_caseeq_lit(n, l, "max-age")) {
+            sl_cache_cc_delta(cc, &cc->max_age, d, SL_CC_MIN, 1);
+        } else if (sl_cache_caseeq_lit(n, l, "max-stale")) {
+            if (!d->has_val) {
+                cc->max_stale = SL_CACHE_INFINITE;
+            } else if (cc->max_stale != SL_CACHE_INFINITE) {
+                sl_cache_cc_delta(cc, &cc->max_stale, d, SL_CC_MIN, 0);
+            }
+        } else if (sl_cache_caseeq_lit(n, l, "min-fresh")) {
+            sl_cache_cc_delta(cc, &cc->min_fresh, d, SL_CC_MAX, 0);
+        } else if (sl_cache_caseeq_lit(n, l, "must-revalidate")) {
+            cc->must_revalidate = 1;
+        } else if (sl_cache_caseeq_lit(n, l, "must-understand")) {
+            cc->must_understand = 1;
+        }
+        return;
+    case 'n':
+        if (sl_cache_caseeq_lit(n, l, "no-store")) {
+            cc->no_store = 1;
+        } else if (sl_cache_caseeq_lit(n, l, "no-cache")) {
+            /*
+             * The qualified form (no-cache="Set-Cookie") is handled as
+             * the unqualified one, as RFC 9111 5.2.2.4 notes most caches
+             * do: the whole response is revalidated before each use.
+             */
+            cc->no_cache = 1;
+        } else if (sl_cache_caseeq_lit(n, l, "no-transform")) {
+            cc->no_transform = 1;
+        }
+        return;
+    case 'o':
+        if (sl_cache_caseeq_lit(n, l, "only-if-cached")) {
+            cc->only_if_cached = 1;
+        }
+        return;
+    case 'p':
+        if (sl_cache_caseeq_lit(n, l, "private")) {
+            cc->private_ = 1;
+        } else if (sl_cache_caseeq_lit(n, l, "public")) {
+            if (!d->has_val) {
+                cc->public_ = 1;
+            }
+        } else if (sl_cache_caseeq_lit(n, l, "proxy-revalidate")) {
+            cc->proxy_revalidate = 1;
+        }
+        return;
+    case 's':
+        if (sl_cache_caseeq_lit(n, l, "s-maxage")) {
+            sl_cache_cc_delta(cc, &cc->s_maxage, d, SL_CC_MIN, 1);
+        } else if (sl_cache_caseeq_lit(n, l, "stale-while-revalidate")) {
+            sl_cache_cc_delta(cc, &cc->stale_while_revalidate, d,
+                              SL_CC_MIN, 0);
+        } else if (sl_cache_caseeq_lit(n, l, "stale-if-error")) {
+            sl_cache_cc_delta(cc, &cc->stale_if_error, d, SL_CC_MIN, 0);
+        }
+        return;
+    }
+    /* unknown extension directives are ignored (RFC 9111 5.2.3) */
+}
+
+static void
+sl_cache_cc_init(struct sl_cache_cc *cc)
+{
+    memset(cc, 0, sizeof(*cc));
+    cc->max_age = SL_CACHE_UNSET;
+    cc->s_maxage = SL_CACHE_UNSET;
+    cc->max_stale = SL_CACHE_UNSET;
+    cc->min_fresh = SL_CACHE_UNSET;
+    cc->stale_while_revalidate = SL_CACHE_UNSET;
+    cc->stale_if_error = SL_CACHE_UNSET;
+}
+
+void
+sl_cache_cc_parse(const struct sl_http_head *h, const char *name,
+    struct sl_cache_cc *cc)
+{
+    const struct sl_http_header  *f;
+    struct sl_cache_dir           d;
+    const char                   *p, *end;
+    size_t                        nlen;
+    uint32_t                      hash;
+    unsigned                      i = 0;
+
+    sl_cache_cc_init(cc);
+    if (h == NULL) {
+        return;
+    }
+    nlen = strlen(name);
+    hash = sl_http_hash_name(name, nlen);
+
+    while ((f = sl_cache_next_field(h, name, nlen, hash, &i)) != NULL) {
+        cc->present = 1;
+        p = f->value.data;
+        end = p + f->value.len;
+        while (p != NULL && (p = sl_cache_dir_next(p, end, &d)) != NULL) {
+            if (!d.bad) {
+                sl_cache_cc_apply(cc, &d);
+            }
+        }
+    }
+}
+
+/*
+ * Whether cc (from a targeted field) holds any directive at all: an empty
+ * CDN-Cache-Control line does not displace Cache-Control.
+ */
+static int
+sl_cache_cc_any(const struct sl_cache_cc *cc)
+{
+    return cc->max_age != SL_CACHE_UNSET || cc->s_maxage != SL_CACHE_UNSET
+        || cc->max_stale != SL_CACHE_UNSET || cc->min_fresh != SL_CACHE_UNSET
+        || cc->stale_while_revalidate != SL_CACHE_UNSET
+        || cc->stale_if_error != SL_CACHE_UNSET
+        || cc->no_store || cc->no_cache || cc->private_ || cc->public_
+        || cc->must_revalidate || cc->proxy_revalidate || cc->must_understand
+        || cc->only_if_cached || cc->no_transform || cc->immutable
+        || cc->invalid;
+}
+
+/* ---- storing (RFC 9111 3, 4.2) ------------------------------------------ */
+
+/* RFC 9110 15.1: heuristically cacheable status codes. */
+static int
+sl_cache_heuristic_status(int status)
+{
+    switch (status) {
+    case 200: case 203: case 204: case 206: case 300: case 301: case 308:
+    case 404: case 405: case 410: case 414: case 501:
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * Status codes whose caching requirements we implement (for
+ * must-understand, RFC 9111 5.2.2.3).  206 and 304 are not among them:
+ * we store only complete responses.
+ */
+static int
+sl_cache_understood_status(int status)
+{
+    switch (status) {
+    case 200: case 203: case 204: case 300: case 301: case 302: case 303:
+    case 307: case 308: case 404: case 405: case 410: case 414: case 501:
+        return 1;
+    }
+    return 0;
+}
+
+/* First member of the first Age line, or -1 (RFC 9111 5.1). */
+static int64_t
+sl_cache_age_field(const struct sl_http_head *h)
+{
+    const struct sl_http_header  *f;
+    const char                   *p, *e;
+
+    f = sl_cache_first_field(h, "Age");
+    if (f == NULL) {
+        return -1;
+    }
+    p = f->value.data;
+    e = p;
+    while (e < p + f->value.len && *e != ',') {
+        e++;
+    }
+    while (e > p && sl_cache_is_ows((unsigned char) e[-1])) {
+        e--;
+    }
+    return sl_cache_delta(p, (size_t) (e - p));
+}
+
+/*
+ * Expires (RFC 9111 5.3): returns 1 and *t when present; an invalid date
+ * gives *t = 0 (already expired), and so do several lines that disagree
+ * (RFC 9111 4.2.1: "the response should be considered stale").
+ */
+static int
+sl_cache_expires(const struct sl_http_head *h, int64_t *t)
+{
+    const struct sl_http_header  *f, *first = NULL;
+    unsigned                      i = 0;
+    uint32_t                      hash;
+
+    hash = sl_http_hash_name("Expires", 7);
+    while ((f = sl_cache_next_field(h, "Expires", 7, hash, &i)) != NULL) {
+        if (first == NULL) {
+            first = f;
+            *t = sl_cache_parse_date(f->value.data, f->value.len);
+            if (*t < 0) {
+                *t = 0;
+            }
+        } else if (f->value.len != first->value.len
+                   || memcmp(f->value.data, first->value.data,
+                             f->value.len) != 0)
+        {
+            *t = 0;
+        }
+    }
+    return first != NULL;
+}
+
+static int64_t
+sl_cache_field_date(const struct sl_http_head *h, const char *name)
+{
+    const struct sl_http_header  *f = sl_cache_first_field(h, name);
+
+    return f ? sl_cache_parse_date(f->value.data, f->value.len) : -1;
+}
+
+/* Whether Vary lists "*" (RFC 9111 4.1: such a response never matches). */
+static int
+sl_cache_vary_star(const struct sl_http_head *h, int *any)
+{
+    const struct sl_http_header  *f;
+    const char                   *p, *end;
+    unsigned                      i = 0;
+    uint32_t                      hash;
+
+    *any = 0;
+    hash = sl_http_hash_name("Vary", 4);
+    while ((f = sl_cache_next_field(h, "Vary", 4, hash, &i)) != NULL) {
+        p = f->value.data;
+        end = p + f->value.len;
+        while (p < end) {
+            while (p < end
+                   && (*p == ',' || sl_cache_is_ows((unsigned char) *p)))
+            {
+                p++;
+            }
+            if (p == end) {
+                break;
+            }
+            *any = 1;
+            if (*p == '*') {
+                return 1;
+            }
+            while (p < end && *p != ',') {
+                p++;
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+sl_cache_store_no(const char **why, const char *reason)
+{
+    if (why != NULL) {
+        *why = reason;
+    }
+    return SL_CACHE_STORE_NO;
+}
+
+int
+sl_cache_storable(const struct sl_http_head *req,
+    const struct sl_http_head *resp, const struct sl_cache_valid *valid,
+    size_t nvalid, int64_t request_time, int64_t response_time,
+    struct sl_cache_meta *m, const char **why)
+{
+    struct sl_cache_cc   cc, cdn, rcc;
+    const struct sl_cache_cc  *c;
+    int64_t              expires, v, lifetime;
+    int                  status = resp->status, has_expires, explicit_, any;
+    int                  auth, heuristic_ok;
+    size_t               i;
+
+    memset(m, 0, sizeof(*m));
+    m->magic = SL_CACHE_META_MAGIC;
+    m->status = (uint16_t) status;
+    m->request_time = request_time;
+    m->response_time = response_time;
+    m->last_modified = -1;
+    m->body_len = resp->content_length;
+    if (why != NULL) {
+        *why = NULL;
+    }
+
+    /* RFC 9111 3: a method we understand and whose responses we cache */
+    if (req->method != SL_HTTP_GET && req->method != SL_HTTP_HEAD) {
+        return sl_cache_store_no(why, "method");
+    }
+    /* RFC 9111 3: final status; 206/304 are not stored whole responses */
+    if (status < 200 || status > 999 || status == 206 || status == 304) {
+        return sl_cache_store_no(why, "status");
+    }
+
+    /* RFC 9111 5.2.1.5: request no-store */
+    sl_cache_cc_parse(req, "Cache-Control", &rcc);
+    if (rcc.no_store) {
+        return sl_cache_store_no(why, "request no-store");
+    }
+
+    /* RFC 9213 2.1: the targeted field replaces Cache-Control */
+    sl_cache_cc_parse(resp, "CDN-Cache-Control", &cdn);
+    if (cdn.present && sl_cache_cc_any(&cdn)) {
+        c = &cdn;
+    } else {
+        sl_cache_cc_parse(resp, "Cache-Control", &cc);
+        c = &cc;
+    }
+
+    /*
+     * RFC 9111 5.2.2.3: must-understand restricts storing to caches that
+     * understand the status code, and lets those ignore no-store.
+     */
+    if (c->must_understand) {
+        if (!sl_cache_understood_status(status)) {
+            return sl_cache_store_no(why, "must-understand");
+        }
+    } else if (c->no_store) {
+        return sl_cache_store_no(why, "no-store");
+    }
+    /* RFC 9111 5.2.2.7: a shared cache stores no private response */
+    if (c->private_) {
+        return sl_cache_store_no(why, "private");
+    }
+
+    /* RFC 9111 3.5: Authorization needs an explicit go-ahead */
+    auth = sl_http_find_header(req, "Authorization") >= 0;
+    if (auth) {
+        if (!c->public_ && c->s_maxage == SL_CACHE_UNSET
+            && !c->must_revalidate)
+        {
+            return sl_cache_store_no(why, "authorization");
+        }
+        m->flags |= SL_CACHE_F_AUTH;
+    }
+
+    /* RFC 9111 4.1: Vary: * never matches a later request */
+    if (sl_cache_vary_star(resp, &any)) {
+        return sl_cache_store_no(why, "vary *");
+    }
+    if (any) {
+        m->flags |= SL_CACHE_F_VARY;
+    }
+
+    /* RFC 9110 6.6.1: no (valid) Date: the time we received it */
+    m->date = sl_cache_field_date(resp, "Date");
+    if (m->date < 0) {
+        m->date = response_time;
+    }
+    v = sl_cache_age_field(resp);
+    m->age = v < 0 ? 0 : v;
+    m->last_modified = sl_cache_field_date(resp, "Last-Modified");
+    if (m->last_modified >= 0) {
+        m->flags |= SL_CACHE_F_LAST_MODIFIED;
+    }
+    if (sl_http_find_header(resp, "ETag") >= 0) {
+        m->flags |= SL_CACHE_F_ETAG;
+    }
+
+    if (c->no_cache) {
+        m->flags |= SL_CACHE_F_NO_CACHE;
+    }
+    /* RFC 9111 5.2.2.10: s-maxage implies proxy-revalidate */
+    if (c->must_revalidate || c->proxy_revalidate
+        || c->s_maxage != SL_CACHE_UNSET)
+    {
+        m->flags |= SL_CACHE_F_MUST_REVALIDATE;
+    }
+    if (c->immutable) {
+        m->flags |= SL_CACHE_F_IMMUTABLE;
+    }
+    m->swr = c->stale_while_revalidate > 0 ? c->stale_while_revalidate : 0;
+    m->sie = c->stale_if_error > 0 ? c->stale_if_error : 0;
+
+    /* RFC 9111 4.2.1: explicit freshness, in order of precedence */
+    has_expires = sl_cache_expires(resp, &expires);
+    explicit_ = 1;
+    if (c->s_maxage != SL_CACHE_UNSET) {
+        lifetime = c->s_maxage;
+    } else if (c->max_age != SL_CACHE_UNSET) {
+        lifetime = c->max_age;
+    } else if (has_expires) {
+        lifetime = expires - m->date;
+    } else {
+        explicit_ = 0;
+        lifetime = 0;
+    }
+    if (c->invalid) {
+        lifetime = 0;
+    }
+
+    if (!explicit_) {
+        /* proxy_cache_valid: an exact status before "any" */
+        for (i = 0; i < nvalid; i++) {
+            if (valid[i].status == status) {
+                break;
+            }
+        }
+        if (i == nvalid) {
+            for (i = 0; i < nvalid; i++) {
+                if (valid[i].status == 0) {
+                    break;
+                }
+            }
+        }
+        if (i < nvalid) {
+            lifetime = valid[i].seconds;
+            explicit_ = 1;
+        }
+    }
+
+    if (!explicit_) {
+        /*
+         * RFC 9111 3 and 4.2.2: without explicit freshness only
+         * heuristically cacheable codes, or responses marked public,
+         * may be stored, with a heuristic lifetime.
+         */
+        heuristic_ok = sl_cache_heuristic_status(status) || c->public_;
+        if (!heuristic_ok) {
+            return sl_cache_store_no(why, "no explicit freshness");
+        }
+        if (m->last_modified >= 0 && m->last_modified < m->date) {
+            lifetime = (m->date - m->last_modified) / 10;
+            if (lifetime > SL_CACHE_HEURISTIC_MAX) {
+                lifetime = SL_CACHE_HEURISTIC_MAX;
+            }
+        }
+        m->flags |= SL_CACHE_F_HEURISTIC;
+    }
+
+    if (lifetime < 0) {
+        lifetime = 0;
+    }
+    if (lifetime > SL_CACHE_DELTA_MAX) {
+        lifetime = SL_CACHE_DELTA_MAX;
+    }
+    m->lifetime = lifetime;
+
+    if (!(m->flags & (SL_CACHE_F_ETAG | SL_CACHE_F_LAST_MODIFIED))
+        && (lifetime == 0 || (m->flags & SL_CACHE_F_NO_CACHE)))
+    {
+        /* never usable without asking, and nothing to ask with */
+        return sl_cache_store_no(why, "no freshness and no validator");
+    }
+    return SL_CACHE_STORE_OK;
+}
+
+/* RFC 9111 4.2.3 */
+int64_t
+sl_cache_age(const struct sl_cache_meta *m, int64_t now)
+{
+    int64_t  apparent_age, response_delay, corrected_age_value;
+    int64_t  corrected_initial_age, resident_time;
+
+    apparent_age = m->response_time - m->date;
+    if (apparent_age < 0) {
+        apparent_age = 0;
+    }
+    response_delay = m->response_time - m->request_time;
+    if (response_delay < 0) {
+        response_delay = 0;
+    }
+    corrected_age_value = m->age + response_delay;
+    corrected_initial_age = apparent_age > corrected_age_value
+                            ? apparent_age : corrected_age_value;
+    resident_time = now - m->response_time;
+    if (resident_time < 0) {
+        resident_time = 0;
+    }
+    return corrected_initial_age + resident_time;
+}
+
+/* ---- using a stored response (RFC 9111 4.2.4; RFC 5861) ------------------ */
+
+enum sl_cache_use
+sl_cache_usable(const struct sl_cache_meta *m, const struct sl_cache_cc *rcc,
+    int64_t now)
+{
+    int64_t  age, staleness;
+
+    /* RFC 9111 5.2.2.4 and 5.2.1.4: no-cache, either side */
+    if ((m->flags & SL_CACHE_F_NO_CACHE) || (rcc != NULL && rcc->no_cache)) {
+        return SL_CACHE_USE_REVALIDATE;
+    }
+
+    age = sl_cache_age(m, now);
+    staleness = age - m->lifetime;      /* >= 0: stale */
+
+    if (rcc != NULL) {
+        /* RFC 9111 5.2.1.1: max-age */
+        if (rcc->max_age != SL_CACHE_UNSET && age > rcc->max_age) {
+            return SL_CACHE_USE_REVALIDATE;
+        }
+        /* RFC 9111 5.2.1.3: min-fresh */
+        if (rcc->min_fresh != SL_CACHE_UNSET
+            && m->lifetime - age < rcc->min_fresh)
+        {
+            return SL_CACHE_USE_REVALIDATE;
+        }
+    }
+
+    if (staleness < 0) {
+        return SL_CACHE_USE_FRESH;
+    }
+
+    /* RFC 9111 4.2.4, 5.2.2.2, 5.2.2.8, 5.2.2.10: never stale */
+    if (m->flags & SL_CACHE_F_MUST_REVALIDATE) {
+        return SL_CACHE_USE_REVALIDATE;
+    }
+
+    if (rcc != NULL && rcc->max_stale != SL_CACHE_UNSET) {
+        /* RFC 9111 5.2.1.2 */
+        if (rcc->max_stale == SL_CACHE_INFINITE
+            || staleness <= rcc->max_stale)
+        {
+            return SL_CACHE_USE_STALE_OK;
+        }
+        return SL_CACHE_USE_REVALIDATE;
+    }
+
+    /*
+     * RFC 5861 3: serve stale while refreshing; not when the client asked
+     * for freshness (max-age, min-fresh: 5.2.1.1 "unless max-stale").
+     */
+    if (m->swr > 0 && staleness < m->swr
+        && (rcc == NULL || (rcc->max_age == SL_CACHE_UNSET
+                            && rcc->min_fresh == SL_CACHE_UNSET)))
+    {
+        return SL_CACHE_USE_SWR;
+    }
+    return SL_CACHE_USE_REVALIDATE;
+}
+
+int
+sl_cache_stale_if_error_ok(const struct sl_cache_meta *m,
+    const struct sl_cache_cc *rcc, int64_t now, int use_stale_cfg)
+{
+    int64_t  staleness;
+
+    /*
+     * RFC 9111 4.2.4: no stale response against an explicit directive
+     * (no-cache, must-revalidate, proxy-revalidate, s-maxage); this holds
+     * for proxy_cache_use_stale too.
+     */
+    if (m->flags & (SL_CACHE_F_MUST_REVALIDATE | SL_CACHE_F_NO_CACHE)) {
+        return 0;
+    }
+    if (use_stale_cfg) {
+        return 1;
+    }
+    staleness = sl_cache_age(m, now) - m->lifetime;
+    if (staleness < 0) {
+        return 1;
+    }
+    /* RFC 5861 4: from the response or from the request */
+    if (m->sie > 0 && staleness < m->sie) {
+        return 1;
+    }
+    if (rcc != NULL && rcc->stale_if_error != SL_CACHE_UNSET
+        && staleness < rcc->stale_if_error)
+    {
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- Vary (RFC 9111 4.1) ------------------------------------------------- */
+
+/*
+ * The vary blob is a sequence of entries, one per field name listed by
+ * Vary, in order, duplicates dropped:
+ *
+ *     nlen:1  name:nlen (lowercase)  'A'                  (field absent)
+ *     nlen:1  name:nlen (lowercase)  'V'  vlen:4 (big endian)  value:vlen
+ *
+ * The value is the request's field lines for that name joined with ","
+ * and normalised: runs of SP/HTAB become one SP, whitespace next to a
+ * comma is dropped (list syntax allows it there), leading and trailing
+ * whitespace is dropped; bytes inside quoted strings are kept as they
+ * are.  Field values are compared case-sensitively (their case rules are
+ * per field).  Lengths make the format unambiguous whatever bytes the
+ * values hold, and 'A' vs 'V' with vlen 0 tells absent from empty.
+ */
+
+/* Normalised bytes of all the field lines named name in h, one by one. */
+struct sl_cache_vary_it {
+    const struct sl_http_head  *h;
+    const char                 *name;
+    size_t                      nlen;
+    uint32_t                    hash;
+    unsigned                    idx;
+    const char                 *p, *end;
+    int                         last;       /* last byte produced */
+    unsigned                    started:1;
+    unsigned                    quote:1;
+    unsigned                    esc:1;
+    unsigned                    sp:1;       /* whitespace pending */
+};
+
+static void
+sl_cache_vary_it_init(struct sl_cache_vary_it *it,
+    const struct sl_http_head *h, const char *name, size_t nlen)
+{
+    memset(it, 0, sizeof(*it));
+    it->h = h;
+    it->name = name;
+    it->nlen = nlen;
+    it->hash = sl_http_hash_name(name, nlen);
+    it->last = -1;
+}
+
+/* Next byte, or -1 at the end. */
+static int
+sl_cache_vary_it_next(struct sl_cache_vary_it *it)
+{
+    const struct sl_http_header  *f;
+    int                           c;
+
+    for ( ;; ) {
+        if (it->p == it->end) {
+            f = sl_cache_next_field(it->h, it->name, it->nlen, it->hash,
+                                    &it->idx);
+            if (f == NULL) {
+                return -1;
+            }
+            it->p = f->value.data;
+            it->end = it->p + f->value.len;
+            it->quote = 0;
+            it->esc = 0;
+            it->sp = 0;
+            if (it->started) {
+                it->last = ',';
+                return ',';
+            }
+            it->started = 1;
+            continue;
+        }
+        c = (unsigned char) *it->p;
+        if (it->quote) {
+            it->p++;
+            if (it->esc) {
+                it->esc = 0;
+            } else if (c == '\\') {
+                it->esc = 1;
+            } else if (c == '"') {
+                it->quote = 0;
+            }
+            it->last = c;
+            return c;
+        }
+        if (sl_cache_is_ows(c)) {
+            it->sp = 1;
+            it->p++;
+            if (it->p == it->end) {
+                it->sp = 0;         /* trailing */
+            }
+            continue;
+        }
+        if (it->sp) {
+            it->sp = 0;
+            if (c != ',' && it->last != ',' && it->last != -1) {
+                it->last = ' ';
+                return ' ';
+            }
+        }
+        it->p++;
+        if (c == '"') {
+            it->quote = 1;
+        }
+        it->last = c;
+        return c;
+    }
+}
+
+/*
+ * The entry of blob at *i: returns 1 and its parts (advancing *i), 0 at
+ * the end, -1 if the blob is malformed.
+ */
+static int
+sl_cache_vary_entry(const char *blob, size_t len, size_t *i,
+    const char **name, size_t *nlen, int *tag, const char **val,
+    uint32_t *vlen)
+{
+    const unsigned char  *b = (const unsigned char *) blob;
+    size_t                o = *i;
+
+    if (o >= len) {
+        return 0;
+    }
+    *nlen = b[o++];
+    if (*nlen == 0 || len - o < *nlen + 1) {
+        return -1;
+    }
+    *name = blob + o;
+    o += *nlen;
+    *tag = b[o++];
+    *val = NULL;
+    *vlen = 0;
+    if (*tag == 'V') {
+        if (len - o < 4) {
+            return -1;
+        }
+        *vlen = (uint32_t) b[o] << 24 | (uint32_t) b[o + 1] << 16
+                | (uint32_t) b[o + 2] << 8 | (uint32_t) b[o + 3];
+        o += 4;
+        if (len - o < *vlen) {
+            return -1;
+        }
+        *val = blob + o;
+        o += *vlen;
+    } else if (*tag != 'A') {
+        return -1;
+    }
+    *i = o;
+    return 1;
+}
+
+/* Whether the blob already names name (lowercase). */
+static int
+sl_cache_vary_has(const char *blob, size_t len, const char *name,
+    size_t nlen)
+{
+    const char  *n, *v;
+    size_t       i = 0, l;
+    uint32_t     vl;
+    int          tag;
+
+    while (sl_cache_vary_entry(blob, len, &i, &n, &l, &tag, &v, &vl) == 1) {
+        if (l == nlen && memcmp(n, name, l) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+sl_cache_vary_build(const struct sl_http_head *req,
+    const struct sl_http_head *resp, char *buf, size_t size)
+{
+    const struct sl_http_header  *f;
+    struct sl_cache_vary_it       it;
+    const char                   *p, *end, *name;
+    char                          lname[255];
+    size_t                        o = 0, nlen, j, vstart;
+    unsigned                      i = 0;
+    uint32_t                      hash, vlen;
+    int                           c;
+
+    hash = sl_http_hash_name("Vary", 4);
+    while ((f = sl_cache_next_field(resp, "Vary", 4, hash, &i)) != NULL) {
+        p = f->value.data;
+        end = p + f->value.len;
+        for ( ;; ) {
+            while (p < end
+                   && (*p == ',' || sl_cache_is_ows((unsigned char) *p)))
+            {
+                p++;
+            }
+            if (p == end) {
+                break;
+            }
+            if (*p == '*') {
+                return -1;
+            }
+            name = p;
+            while (p < end && sl_cache_is_tchar((unsigned char) *p)) {
+                p++;
+            }
+            nlen = (size_t) (p - name);
+            while (p < end && sl_cache_is_ows((unsigned char) *p)) {
+                p++;
+            }
+            if (nlen == 0 || nlen > sizeof(lname) || (p < end && *p != ',')) {
+                /* not a field name: we cannot tell what it varies on */
+                return -1;
+            }
+            for (j = 0; j < nlen; j++) {
+                lname[j] = (char) sl_cache_lc((unsigned char) name[j]);
+            }
+            if (sl_cache_vary_has(buf, o, lname, nlen)) {
+                continue;
+            }
+            if (size - o < 1 + nlen + 1) {
+                return -1;
+            }
+            buf[o++] = (char) nlen;
+            memcpy(buf + o, lname, nlen);
+            o += nlen;
+            if (!sl_cache_has_field(req, lname, nlen)) {
+                buf[o++] = 'A';
+                continue;
+            }
+            buf[o++] = 'V';
+            if (size - o < 4) {
+                return -1;
+            }
+            vstart = o;
+            o += 4;
+            sl_cache_vary_it_init(&it, req, lname, nlen);
+            while ((c = sl_cache_vary_it_next(&it)) >= 0) {
+                if (o == size) {
+                    return -1;
+                }
+                buf[o++] = (char) c;
+            }
+            vlen = (uint32_t) (o - vstart - 4);
+            buf[vstart] = (char) (vlen >> 24);
+            buf[vstart + 1] = (char) (vlen >> 16);
+            buf[vstart + 2] = (char) (vlen >> 8);
+            buf[vstart + 3] = (char) vlen;
+        }
+    }
+    if (o > INT32_MAX) {
+        return -1;
+    }
+    return (int) o;
+}
+
+/*
+ * Linear in the blob plus the request's fields for each name: the
+ * request's values are normalised on the fly and compared byte by byte,
+ * without a copy.
+ */
+int
+sl_cache_vary_match(const char *blob, size_t len,
+    const struct sl_http_head *req)
+{
+    struct sl_cache_vary_it   it;
+    const char               *name, *val;
+    size_t                    i = 0, nlen;
+    uint32_t                  vlen, k;
+    int                       tag, rc, present;
+
+    while ((rc = sl_cache_vary_entry(blob, len, &i, &name, &nlen, &tag,
+                                     &val, &vlen)) == 1)
+    {
+        present = sl_cache_has_field(req, name, nlen);
+        if (tag == 'A') {
+            if (present) {
+                return 0;
+            }
+            continue;
+        }
+        if (!present) {
+            return 0;
+        }
+        sl_cache_vary_it_init(&it, req, name, nlen);
+        for (k = 0; k < vlen; k++) {
+            if (sl_cache_vary_it_next(&it) != (unsigned char) val[k]) {
+                return 0;
+            }
+        }
+        if (sl_cache_vary_it_next(&it) != -1) {
+            return 0;
+        }
+    }
+    return rc == 0;
+}
+
+int
+sl_cache_vary_same_names(const char *a, size_t alen, const char *b,
+    size_t blen)
+{
+    const char  *name, *val;
+    size_t       i = 0, nlen, na = 0, nb = 0;
+    uint32_t     vlen;
+    int          tag, rc;
+
+    while ((rc = sl_cache_vary_entry(a, alen, &i, &name, &nlen, &tag, &val,
+                                     &vlen)) == 1)
+    {
+        if (!sl_cache_vary_has(b, blen, name, nlen)) {
+            return 0;
+        }
+        na++;
+    }
+    if (rc < 0) {
+        return 0;
+    }
+    i = 0;
+    while ((rc = sl_cache_vary_entry(b, blen, &i, &name, &nlen, &tag, &val,
+                                     &vlen)) == 1)
+    {
+        nb++;
+    }
+    return rc == 0 && na == nb;
+}
+
+/* ---- the stored head ----------------------------------------------------- */
+
+/* One line of a stored head. */
+struct sl_cache_line {
+    const char  *start;     /* the whole line with its line end */
+    size_t       len;
+    const char  *name;      /* when is_field */
+    size_t       nlen;
+    const char  *val;
+    size_t       vlen;
+    unsigned     is_field:1;
+    unsigned     empty:1;   /* the empty line ending the head */
+};
+
+/*
+ * The line at *off: returns 1 (and advances *off), 0 at the end.  A line
+ * is a field when it starts with a token and a colon, so a status line
+ * ("HTTP/1.1 200 OK") is not one.
+ */
+static int
+sl_cache_head_line(const char *head, size_t hlen, size_t *off,
+    struct sl_cache_line *l)
+{
+    const char  *p, *e, *end = head + hlen;
+
+    if (*off >= hlen) {
+        return 0;
+    }
+    memset(l, 0, sizeof(*l));
+    l->start = p = head + *off;
+    e = memchr(p, '\n', (size_t) (end - p));
+    e = e ? e + 1 : end;
+    l->len = (size_t) (e - p);
+    *off += l->len;
+
+    /* e: end of the line's content, without CRLF */
+    if (e > p && e[-1] == '\n') {
+        e--;
+    }
+    if (e > p && e[-1] == '\r') {
+        e--;
+    }
+    if (e == p) {
+        l->empty = 1;
+        return 1;
+    }
+    l->name = p;
+    while (p < e && sl_cache_is_tchar((unsigned char) *p)) {
+        p++;
+    }
+    l->nlen = (size_t) (p - l->name);
+    if (l->nlen == 0 || p == e || *p != ':') {
+        return 1;
+    }
+    p++;
+    while (p < e && sl_cache_is_ows((unsigned char) *p)) {
+        p++;
+    }
+    while (e > p && sl_cache_is_ows((unsigned char) e[-1])) {
+        e--;
+    }
+    l->val = p;
+    l->vlen = (size_t) (e - p);
+    l->is_field = 1;
+    return 1;
+}
+
+int
+sl_cache_head_field(const char *head, size_t hlen, const char *name,
+    const char **value, size_t *vlen)
+{
+    struct sl_cache_line  l;
+    size_t                off = 0, nlen = strlen(name);
+
+    while (sl_cache_head_line(head, hlen, &off, &l)) {
+        if (l.empty) {
+            break;
+        }
+        if (l.is_field && sl_cache_caseeq(l.name, l.nlen, name, nlen)) {
+            *value = l.val;
+            *vlen = l.vlen;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether a Connection field of h lists name (RFC 9110 7.6.1). */
+static int
+sl_cache_connection_lists(const struct sl_http_head *h, const char *name,
+    size_t nlen)
+{
+    const struct sl_http_header  *f;
+    const char                   *p, *end, *t;
+    unsigned                      i = 0;
+    uint32_t                      hash;
+
+    hash = sl_http_hash_name("Connection", 10);
+    while ((f = sl_cache_next_field(h, "Connection", 10, hash, &i)) != NULL) {
+        p = f->value.data;
+        end = p + f->value.len;
+        while (p < end) {
+            while (p < end
+                   && (*p == ',' || sl_cache_is_ows((unsigned char) *p)))
+            {
+                p++;
+            }
+            t = p;
+            while (p < end && sl_cache_is_tchar((unsigned char) *p)) {
+                p++;
+            }
+            if (sl_cache_caseeq(t, (size_t) (p - t), name, nlen)) {
+                return 1;
+            }
+            while (p < end && *p != ',') {
+                p++;
+            }
+        }
+    }
+    return 0;
+}
+
+int
+sl_cache_head_keep(const char *name, size_t nlen,
+    const struct sl_http_head *resp)
+{
+    static const char *const  drop[] = {
+        /* hop-by-hop (RFC 9110 7.6.1, RFC 9112) */
+        "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+        "Transfer-Encoding", "Upgrade", "Proxy-Authenticate",
+        "Proxy-Authentication-Info",
+        /* recomputed when serving */
+        "Age", "Content-Length",
+        /* RFC 9213 2: consumed by this cache, not forwarded */
+        "CDN-Cache-Control",
+        NULL
+    };
+    size_t  i;
+
+    for (i = 0; drop[i] != NULL; i++) {
+        if (sl_cache_caseeq(name, nlen, drop[i], strlen(drop[i]))) {
+            return 0;
+        }
+    }
+    if (resp != NULL && sl_cache_connection_lists(resp, name, nlen)) {
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * RFC 9111 3.2 and 4.3.4: every field of the 304 that may be stored
+ * replaces all the stored lines of that name; the others stay, in order.
+ * A status line and the final empty line of the stored head are kept.
+ */
+int
+sl_cache_head_merge(const char *head, size_t hlen,
+    const struct sl_http_head *resp304, char *out, size_t size)
+{
+    const struct sl_http_header  *f;
+    struct sl_cache_line          l;
+    size_t                        off = 0, o = 0, need;
+    unsigned                      i;
+    int                           ended = 0;
+
+    while (sl_cache_head_line(head, hlen, &off, &l)) {
+        if (l.empty) {
+            ended = 1;
+            break;
+        }
+        if (l.is_field && sl_cache_has_field(resp304, l.name, l.nlen)
+            && sl_cache_head_keep(l.name, l.nlen, resp304))
+        {
+            continue;
+        }
+        if (size - o < l.len) {
+            return -1;
+        }
+        memcpy(out + o, l.start, l.len);
+        o += l.len;
+        if (l.len > 0 && l.start[l.len - 1] != '\n') {
+            /* a last line without its CRLF */
+            if (size - o < 2) {
+                return -1;
+            }
+            out[o++] = '\r';
+            out[o++] = '\n';
+        }
+    }
+
+    for (i = 0; i < resp304->nheaders; i++) {
+        f = &resp304->headers[i];
+        if (!sl_cache_head_keep(f->name.data, f->name.len, resp304)) {
+            continue;
+        }
+        need = f->name.len + 2 + f->value.len + 2;
+        if (size - o < need) {
+            return -1;
+        }
+        memcpy(out + o, f->name.data, f->name.len);
+        o += f->name.len;
+        out[o++] = ':';
+        out[o++] = ' ';
+        memcpy(out + o, f->value.data, f->value.len);
+        o += f->value.len;
+        out[o++] = '\r';
+        out[o++] = '\n';
+    }
+
+    if (ended) {
+        if (size - o < 2) {
+            return -1;
+        }
+        out[o++] = '\r';
+        out[o++] = '\n';
+    }
+    if (o > INT32_MAX) {
+        return -1;
+    }
+    return (int) o;
+}
+
+/* ---- conditional requests (RFC 9110 13) ---------------------------------- */
+
+/* An entity-tag (RFC 9110 8.8.3): opaque tag with its quotes, and weak. */
+struct sl_cache_etag {
+    const char  *opaque;
+    size_t       len;
+    unsigned     weak:1;
+};
+
+/*
+ * Parses one entity-tag at *p; returns 1 and advances *p, or 0 (not an
+ * entity-tag, *p unchanged).  etagc excludes DQUOTE: no escapes.
+ */
+static int
+sl_cache_etag_parse(const char **pp, const char *end,
+    struct sl_cache_etag *t)
+{
+    const char  *p = *pp, *q;
+
+    t->weak = 0;
+    if (end - p >= 2 && p[0] == 'W' && p[1] == '/') {
+        t->weak = 1;
+        p += 2;
+    }
+    if (p == end || *p != '"') {
+        return 0;
+    }
+    q = p + 1;
+    while (q < end && *q != '"') {
+        if ((unsigned char) *q < 0x21 && *q != '\t') {
+            return 0;
+        }
+        q++;
+    }
+    if (q == end) {
+        return 0;
+    }
+    t->opaque = p;
+    t->len = (size_t) (q + 1 - p);
+    *pp = q + 1;
+    return 1;
+}
+
+/* The stored ETag; 0 if none or malformed. */
+static int
+sl_cache_stored_etag(const char *head, size_t hlen, struct sl_cache_etag *t)
+{
+    const char  *v, *p;
+    size_t       vlen;
+
+    if (!sl_cache_head_field(head, hlen, "ETag", &v, &vlen)) {
+        return 0;
+    }
+    p = v;
+    return sl_cache_etag_parse(&p, v + vlen, t) && p == v + vlen;
+}
+
+static int
+sl_cache_etag_eq(const struct sl_cache_etag *a, const struct sl_cache_etag *b,
+    int strong)
+{
+    if (strong && (a->weak || b->weak)) {
+        return 0;
+    }
+    return a->len == b->len && memcmp(a->opaque, b->opaque, a->len) == 0;
+}
+
+/*
+ * Whether the If-Match / If-None-Match fields named name match the
+ * stored tag (have may be 0: only "*" matches; we hold a representation).
+ * Malformed members are skipped: they match nothing.
+ */
+static int
+sl_cache_etag_list_match(const struct sl_http_head *req, const char *name,
+    const struct sl_cache_etag *stored, int have, int strong)
+{
+    const struct sl_http_header  *f;
+    struct sl_cache_etag          t;
+    const char                   *p, *end;
+    size_t                        nlen = strlen(name);
+    unsigned                      i = 0;
+    uint32_t                      hash;
+
+    hash = sl_http_hash_name(name, nlen);
+    while ((f = sl_cache_next_field(req, name, nlen, hash, &i)) != NULL) {
+        p = f->value.data;
+        end = p + f->value.len;
+        for ( ;; ) {
+            while (p < end
+                   && (*p == ',' || sl_cache_is_ows((unsigned char) *p)))
+            {
+                p++;
+            }
+            if (p == end) {
+                break;
+            }
+            if (*p == '*') {
+                return 1;
+            }
+            if (sl_cache_etag_parse(&p, end, &t)) {
+                if (have && sl_cache_etag_eq(&t, stored, strong)) {
+                    return 1;
+                }
+            }
+            while (p < end && *p != ',') {
+                p++;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * A date precondition field: the date, or -1 when it must be ignored
+ * (absent, several lines, not a valid HTTP-date: RFC 9110 13.1.3, 13.1.4).
+ */
+static int64_t
+sl_cache_cond_date(const struct sl_http_head *req, const char *name)
+{
+    const struct sl_http_header  *f, *g;
+    size_t                        nlen = strlen(name);
+    unsigned                      i = 0;
+    uint32_t                      hash;
+
+    hash = sl_http_hash_name(name, nlen);
+    f = sl_cache_next_field(req, name, nlen, hash, &i);
+    if (f == NULL) {
+        return -1;
+    }
+    g = sl_cache_next_field(req, name, nlen, hash, &i);
+    if (g != NULL) {
+        return -1;
+    }
+    return sl_cache_parse_date(f->value.data, f->value.len);
+}
+
+/* RFC 9110 13.2.2, in its order; the cache holds the representation. */
+int
+sl_cache_conditional(const struct sl_http_head *req, const char *head,
+    size_t hlen, const struct sl_cache_meta *m)
+{
+    struct sl_cache_etag  etag;
+    int64_t               d, lm;
+    int                   have, get_head;
+
+    have = sl_cache_stored_etag(head, hlen, &etag);
+    lm = m != NULL ? m->last_modified : -1;
+    if (m == NULL) {
+        const char  *v;
+        size_t       vlen;
+
+        if (sl_cache_head_field(head, hlen, "Last-Modified", &v, &vlen)) {
+            lm = sl_cache_parse_date(v, vlen);
+        }
+    }
+    get_head = req->method == SL_HTTP_GET || req->method == SL_HTTP_HEAD;
+
+    /* step 1: If-Match, strong comparison (13.1.1) */
+    if (sl_http_find_header(req, "If-Match") >= 0) {
+        if (!sl_cache_etag_list_match(req, "If-Match", &etag, have, 1)) {
+            return 412;
+        }
+    } else {
+        /* step 2: If-Unmodified-Since (13.1.4), needs a modification date */
+        d = sl_cache_cond_date(req, "If-Unmodified-Since");
+        if (d >= 0 && lm >= 0 && lm > d) {
+            return 412;
+        }
+    }
+
+    /* step 3: If-None-Match, weak comparison (13.1.2) */
+    if (sl_http_find_header(req, "If-None-Match") >= 0) {
+        if (sl_cache_etag_list_match(req, "If-None-Match", &etag, have, 0)) {
+            return get_head ? 304 : 412;
+        }
+        return 0;
+    }
+
+    /*
+     * step 4: If-Modified-Since, GET and HEAD only (13.1.3).  Without a
+     * Last-Modified, RFC 9111 4.3.2 has a cache use the stored Date (or
+     * the time received, which is what m->date holds then).
+     */
+    if (get_head) {
+        d = sl_cache_cond_date(req, "If-Modified-Since");
+        if (d >= 0) {
+            if (lm < 0 && m != NULL) {
+                lm = m->date;
+            }
+            if (lm >= 0 && lm <= d) {
+                return 304;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- range requests (RFC 9110 14) ---------------------------------------- */
+
+/* 1*DIGIT at *pp, saturated; -1 if none. */
+static int64_t
+sl_cache_range_num(const char **pp, const char *end)
+{
+    const char  *p = *pp;
+    int64_t      v = 0;
+
+    if (p == end || !sl_cache_is_digit((unsigned char) *p)) {
+        return -1;
+    }
+    while (p < end && sl_cache_is_digit((unsigned char) *p)) {
+        if (v < INT64_MAX / 100) {
+            v = v * 10 + (*p - '0');
+        }
+        p++;
+    }
+    *pp = p;
+    return v;
+}
+
+/*
+ * If-Range (RFC 9110 13.1.5): an entity-tag matches by strong comparison;
+ * a date matches only if it equals Last-Modified and that is a strong
+ * validator for a cache (8.8.2.2: the stored Date is at least a second
+ * later).
+ */
+static int
+sl_cache_if_range_ok(const struct sl_http_header *f, const char *head,
+    size_t hlen)
+{
+    struct sl_cache_etag  t, stored;
+    const char           *p = f->value.data, *end = p + f->value.len, *v;
+    size_t                vlen;
+    int64_t               d, lm, date;
+
+    if (sl_cache_etag_parse(&p, end, &t)) {
+        if (p != end || !sl_cache_stored_etag(head, hlen, &stored)) {
+            return 0;
+        }
+        return sl_cache_etag_eq(&t, &stored, 1);
+    }
+    d = sl_cache_parse_date(f->value.data, f->value.len);
+    if (d < 0 || !sl_cache_head_field(head, hlen, "Last-Modified", &v, &vlen))
+    {
+        return 0;
+    }
+    lm = sl_cache_parse_date(v, vlen);
+    if (lm < 0 || lm != d
+        || !sl_cache_head_field(head, hlen, "Date", &v, &vlen))
+    {
+        return 0;
+    }
+    date = sl_cache_parse_date(v, vlen);
+    return date >= 0 && date - lm >= 1;
+}
+
+/* The status of a stored head that starts with a status line, else 200. */
+static int
+sl_cache_head_status(const char *head, size_t hlen)
+{
+    int  st;
+
+    if (hlen < 12 || memcmp(head, "HTTP/", 5) != 0 || head[8] != ' ') {
+        return 200;
+    }
+    st = sl_cache_digits(head + 9, 3);
+    return st < 0 ? 200 : st;
+}
+
+int
+sl_cache_range(const struct sl_http_head *req, const char *head,
+    size_t hlen, int64_t size, int64_t *start, int64_t *end)
+{
+    const struct sl_http_header  *f, *g;
+    const char                   *p, *e;
+    int64_t                       a, b, s0 = 0, e0 = 0;
+    unsigned                      i = 0, n = 0, nsat = 0;
+    uint32_t                      hash;
+
+    /* RFC 9110 14.2: GET only */
+    if (req->method != SL_HTTP_GET || size <= 0
+        || sl_cache_head_status(head, hlen) != 200)
+    {
+        return 0;
+    }
+    hash = sl_http_hash_name("Range", 5);
+    f = sl_cache_next_field(req, "Range", 5, hash, &i);
+    if (f == NULL || sl_cache_next_field(req, "Range", 5, hash, &i) != NULL) {
+        return 0;
+    }
+
+    p = f->value.data;
+    e = p + f->value.len;
+    if (e - p < 6 || !sl_cache_caseeq_lit(p, 5, "bytes") || p[5] != '=') {
+        return 0;           /* another unit: ignored (14.2) */
+    }
+    p += 6;
+
+    for ( ;; ) {
+        while (p < e && (*p == ',' || sl_cache_is_ows((unsigned char) *p))) {
+            p++;
+        }
+        if (p == e) {
+            break;
+        }
+        if (*p == '-') {
+            /* suffix-range (14.1.1) */
+            p++;
+            b = sl_cache_range_num(&p, e);
+            if (b < 0) {
+                return 0;
+            }
+            if (b > 0) {
+                nsat++;
+                s0 = b >= size ? 0 : size - b;
+                e0 = size - 1;
+            }
+        } else {
+            a = sl_cache_range_num(&p, e);
+            if (a < 0 || p == e || *p != '-') {
+                return 0;
+            }
+            p++;
+            b = -1;
+            if (p < e && sl_cache_is_digit((unsigned char) *p)) {
+                b = sl_cache_range_num(&p, e);
+                if (b < a) {
+                    return 0;   /* invalid range-spec */
+                }
+            }
+            if (a < size) {
+                nsat++;
+                s0 = a;
+                e0 = (b < 0 || b >= size) ? size - 1 : b;
+            }
+        }
+        n++;
+        while (p < e && sl_cache_is_ows((unsigned char) *p)) {
+            p++;
+        }
+        if (p < e && *p != ',') {
+            return 0;
+        }
+    }
+    if (n == 0) {
+        return 0;
+    }
+
+    /* RFC 9110 13.2.2 step 5: a failed If-Range means "send it all" */
+    g = sl_cache_first_field(req, "If-Range");
+    if (g != NULL && !sl_cache_if_range_ok(g, head, hlen)) {
+        return 0;
+    }
+    if (nsat == 0) {
+        return 416;
+    }
+    if (n > 1) {
+        return 0;           /* several ranges: the whole body (14.2) */
+    }
+    *start = s0;
+    *end = e0;
+    return 206;
+}
+
+/* ---- invalidation (RFC 9111 4.4) ----------------------------------------- */
+
+/*
+ * A non-error status (2xx, 3xx) to an unsafe method, or one whose safety
+ * we do not know, invalidates the target URI.
+ */
+int
+sl_cache_invalidates(int method, int status)
+{
+    switch (method) {
+    case SL_HTTP_GET:
+    case SL_HTTP_HEAD:
+    case SL_HTTP_OPTIONS:
+    case SL_HTTP_TRACE:
+        return 0;
+    }
+    return status >= 200 && status < 400;
+}
