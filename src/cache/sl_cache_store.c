@@ -1,6 +1,1508 @@
 /*
  * sl_cache_store.c: the shared-memory object store (sl_cache_store.h).
- * (being written)
+ *
+ * Layout of a store, all inside [base, base + size):
+ *
+ *   struct sl_cache_store   header, counters, locks, claim table
+ *   buckets[]               hash index (object pointers), power of two
+ *   next[], prev[]          one uint32 each per 1 KiB unit: block chains
+ *                           and free lists (index + 1, 0 = none)
+ *   pcls[], pfree[]         per 16 KiB page: its block class and how many
+ *                           of its blocks are free
+ *   blocks                  the data, in 16 KiB pages, page aligned
+ *
+ * The allocator: memory is cut into 16 KiB pages.  A page is either free,
+ * a 16 KiB block, or cut into 4 KiB or 1 KiB blocks (a slab).  A page goes
+ * back to the free-page list as soon as all its small blocks are free, so
+ * no memory is stranded in a class for longer than its objects live and
+ * LRU churn cannot fragment the store for good.  Every allocation and
+ * every free of a block is O(1).
+ *
+ * An object is a chain of blocks.  Its first block starts with struct
+ * sl_cache_obj, followed by the key, the vary blob and the head
+ * (contiguous, so they can be handed out as plain pointers); the body
+ * follows and runs on through the chain.  The first block is the smallest
+ * class that holds the header part; body blocks grow with the object:
+ * 1 KiB blocks while it is under 4 KiB, 4 KiB under 64 KiB, 16 KiB beyond
+ * (waste stays under a quarter of an object, a 100-byte response costs
+ * one 1 KiB block, and big bodies go out in 16 KiB or longer runs: blocks
+ * adjacent in memory are merged into one iovec).  The 16 KiB tail of a
+ * chain is spliced onto the free-page list in one step, so freeing even a
+ * huge object is bounded work under the allocator lock.
+ *
+ * Locks (robust, process-shared mutexes):
+ *   stripes[i]  the index buckets b with b % SL_CACHE_NSTRIPES == i and
+ *               the objects in them (chains, state LINKED, set_meta);
+ *   alloc       free lists, the LRU list, the limbo list (objects not in
+ *               the index: being written, or unlinked but referenced),
+ *               object state;
+ *   claims      the request-collapsing table.
+ * Order: a stripe, then alloc.  The allocator evicts while holding alloc,
+ * so it only ever tries a stripe lock (an object whose stripe is busy is
+ * skipped).  No lock is held while body bytes are copied.
+ *
+ * Reference counts: the index holds one reference on each linked object,
+ * every lookup one more, the writer one on an uncommitted object.  An
+ * object is freed by whoever drops the last one.  A new reference is only
+ * taken under the object's stripe lock while it is linked, so an object
+ * with refs == 1 under that lock is unused and may be evicted.
  */
 #include "sl_core.h"
 #include "sl_cache_store.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/random.h>
+
+#define SL_CACHE_STORE_MAGIC    0x43535452U     /* "CSTR" */
+#define SL_CACHE_OBJ_MAGIC      0x434f424aU     /* "COBJ" */
+#define SL_CACHE_OBJ_FREED      0x46524545U     /* "FREE" */
+#define SL_CACHE_STORE_VERSION  1
+
+#define SL_CACHE_UNIT           1024
+#define SL_CACHE_PAGE_UNITS     16
+#define SL_CACHE_PAGE           (SL_CACHE_UNIT * SL_CACHE_PAGE_UNITS)
+#define SL_CACHE_NSTRIPES       64
+#define SL_CACHE_CLAIM_SETS     64
+#define SL_CACHE_CLAIM_WAYS     8
+#define SL_CACHE_EVICT_SCAN     256     /* LRU tail objects tried at most */
+
+enum sl_cache_cls {
+    SL_CACHE_CLS_FREE = 0,
+    SL_CACHE_CLS_1K,
+    SL_CACHE_CLS_4K,
+    SL_CACHE_CLS_16K,
+    SL_CACHE_CLS_N
+};
+
+/* Units per block of each class (a free page counts as one 16 KiB). */
+static const uint32_t sl_cache_cls_units[SL_CACHE_CLS_N] = { 16, 1, 4, 16 };
+
+enum sl_cache_obj_state {
+    SL_CACHE_OBJ_NEW = 1,       /* being written, in limbo */
+    SL_CACHE_OBJ_LINKED,        /* in the index and the LRU */
+    SL_CACHE_OBJ_UNLINKED       /* removed, in limbo until released */
+};
+
+struct sl_cache_obj {
+    unsigned                magic;
+    uint32_t                state;      /* under alloc (and the stripe) */
+    uint32_t                refs;       /* atomic */
+    uint32_t                klen;
+    uint32_t                vlen;
+    uint32_t                hlen;
+    uint64_t                hash;
+    struct sl_cache_obj    *hnext;      /* bucket chain, under the stripe */
+    struct sl_cache_obj    *prev;       /* LRU (towards the newest) or */
+    struct sl_cache_obj    *next;       /* limbo list, under alloc */
+    int64_t                 body_len;
+    int64_t                 atime;      /* ms, relaxed atomic */
+    int64_t                 touched;    /* s of the last LRU move */
+    uint32_t                first;      /* unit of the first block */
+    uint32_t                last;       /* unit of the last block */
+    uint32_t                last_used;  /* bytes used in the last block */
+    uint32_t                body_off;   /* body start in the first block */
+    uint32_t                nunits;     /* units held */
+    uint32_t                big;        /* unit + 1 of the 16 KiB tail */
+    uint32_t                nbig;       /* blocks in that tail */
+    struct sl_cache_store  *store;      /* for body_iov: the chain links */
+    unsigned char           meta[SL_CACHE_META_SIZE];
+    char                    data[];     /* key, vary, head, body... */
+};
+
+struct sl_cache_lock {
+    pthread_mutex_t         mutex;
+} __attribute__((aligned(64)));
+
+struct sl_cache_claim {
+    uint64_t                hash;
+    uint32_t                klen;
+    pid_t                   pid;        /* 0: free slot */
+    int64_t                 start;
+};
+
+struct sl_cache_store {
+    unsigned                magic;
+    unsigned                version;
+    size_t                  size;
+    void                   *base;       /* where it was laid out */
+    uint32_t                layout;     /* sizes the layout depends on */
+    uint32_t                nstripes;
+    size_t                  max_object; /* as configured */
+    size_t                  max_size;   /* effective: at most half */
+    uint64_t                seed;       /* hash seed */
+
+    uint32_t                nunits;
+    uint32_t                npages;
+    uint32_t                nbuckets;   /* power of two */
+    uint32_t                pad;
+    struct sl_cache_obj   **buckets;
+    uint32_t               *next;
+    uint32_t               *prev;
+    uint8_t                *pcls;
+    uint8_t                *pfree;
+    char                   *blocks;
+
+    /* under alloc */
+    uint32_t                page_free;  /* unit + 1 of a free page */
+    uint32_t                cls_free[SL_CACHE_CLS_N];
+    uint32_t                free_units;
+    uint64_t                nlru;
+    uint64_t                nlimbo;
+    struct sl_cache_obj    *lru_newest;
+    struct sl_cache_obj    *lru_oldest;
+    struct sl_cache_obj    *limbo;
+
+    uint64_t                owner_dead; /* atomic: locks recovered */
+    uint64_t                counters[SL_CACHE_STAT_N] __attribute__((
+                                aligned(64)));      /* atomic */
+
+    struct sl_cache_lock    alloc;
+    struct sl_cache_lock    claim_lock;
+    struct sl_cache_claim   claims[SL_CACHE_CLAIM_SETS * SL_CACHE_CLAIM_WAYS];
+    struct sl_cache_lock    stripes[SL_CACHE_NSTRIPES];
+};
+
+#define SL_CACHE_LAYOUT                                                       \
+    ((uint32_t) (sizeof(struct sl_cache_store) ^ (sizeof(struct sl_cache_obj) \
+                 << 16) ^ (SL_CACHE_UNIT << 8) ^ SL_CACHE_PAGE_UNITS))
+
+#define sl_cache_unit_ptr(s, u)   ((s)->blocks + (size_t) (u) * SL_CACHE_UNIT)
+#define sl_cache_unit_cls(s, u)   ((s)->pcls[(u) / SL_CACHE_PAGE_UNITS])
+#define sl_cache_block_size(s, u)                                             \
+    (sl_cache_cls_units[sl_cache_unit_cls(s, u)] * SL_CACHE_UNIT)
+
+static const char *sl_cache_stat_names[SL_CACHE_STAT_N] = {
+    "hit", "miss", "expired", "revalidated", "stale", "bypass", "stored",
+    "not_stored", "purged", "evicted", "inactive", "collapsed"
+};
+
+/* ---- hashing and locks ---------------------------------------------------- */
+
+/*
+ * A seeded multiply-xorshift hash, 8 bytes a step: cheap for URL keys,
+ * and the per-store seed keeps chosen keys from piling into one bucket
+ * predictably.
+ */
+static uint64_t
+sl_cache_hash(const struct sl_cache_store *s, const char *p, size_t n)
+{
+    uint64_t h = s->seed ^ (n * 0x9e3779b97f4a7c15ULL), w;
+
+    while (n >= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+    return h;
+}
+
+static int
+sl_cache_mutex_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t attr;
+    int rc;
+
+    if ((rc = pthread_mutexattr_init(&attr)) != 0)
+        goto failed;
+    if ((rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED))
+            != 0
+        || (rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST))
+            != 0
+        || (rc = pthread_mutex_init(m, &attr)) != 0)
+    {
+        pthread_mutexattr_destroy(&attr);
+        goto failed;
+    }
+    pthread_mutexattr_destroy(&attr);
+    return SL_OK;
+
+failed:
+    sl_log_error(SL_LOG_EMERG, rc, "pthread_mutex_init() failed for a "
+                 "cache store");
+    return SL_ERROR;
+}
+
+/*
+ * A process died holding l: the lock is made usable again.  Critical
+ * sections only relink a few pointers, so the damage is at most one
+ * half-done relink; sl_cache_store_check() reports it if there is any.
+ */
+static void
+sl_cache_owner_dead(struct sl_cache_store *s, struct sl_cache_lock *l)
+{
+    __atomic_add_fetch(&s->owner_dead, 1, __ATOMIC_RELAXED);
+    sl_log_error(SL_LOG_WARN, 0, "a process died holding a lock of a cache "
+                 "store (%s): lock recovered",
+                 l == &s->alloc ? "allocator"
+                 : l == &s->claim_lock ? "claims" : "index");
+    pthread_mutex_consistent(&l->mutex);
+}
+
+static void
+sl_cache_lock(struct sl_cache_store *s, struct sl_cache_lock *l)
+{
+    int rc;
+
+    rc = pthread_mutex_lock(&l->mutex);
+    if (sl_likely(rc == 0))
+        return;
+    if (rc == EOWNERDEAD) {
+        sl_cache_owner_dead(s, l);
+        return;
+    }
+    sl_log_error(SL_LOG_ALERT, rc, "pthread_mutex_lock() failed for a cache "
+                 "store");
+    SL_ASSERT(rc == 0);
+}
+
+/* Returns SL_OK with l held, or SL_BUSY. */
+static int
+sl_cache_trylock(struct sl_cache_store *s, struct sl_cache_lock *l)
+{
+    int rc;
+
+    rc = pthread_mutex_trylock(&l->mutex);
+    if (rc == 0)
+        return SL_OK;
+    if (rc == EOWNERDEAD) {
+        sl_cache_owner_dead(s, l);
+        return SL_OK;
+    }
+    return SL_BUSY;
+}
+
+static void
+sl_cache_unlock(struct sl_cache_lock *l)
+{
+    pthread_mutex_unlock(&l->mutex);
+}
+
+static struct sl_cache_lock *
+sl_cache_stripe(struct sl_cache_store *s, uint64_t hash)
+{
+    return &s->stripes[(hash & (s->nbuckets - 1)) % SL_CACHE_NSTRIPES];
+}
+
+static struct sl_cache_obj **
+sl_cache_bucket(struct sl_cache_store *s, uint64_t hash)
+{
+    return &s->buckets[hash & (s->nbuckets - 1)];
+}
+
+static int64_t
+sl_cache_now(void)
+{
+    struct timespec ts;
+
+    if (sl_time_msec != 0)
+        return sl_time_msec;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- creating and reusing --------------------------------------------- */
+
+static size_t
+sl_cache_max_size(size_t max_object, uint32_t nunits)
+{
+    size_t half = (size_t) nunits * SL_CACHE_UNIT / 2;
+
+    /* An object may take half the store: never all of it for one. */
+    return max_object == 0 || max_object > half ? half : max_object;
+}
+
+struct sl_cache_store *
+sl_cache_store_create(void *base, size_t size, size_t max_object)
+{
+    struct sl_cache_store *s;
+    uintptr_t start, end, p;
+    size_t per_page, nb;
+    uint32_t npages, i;
+
+    if (base == NULL || size < SL_CACHE_STORE_MIN_SIZE)
+        return NULL;
+    start = sl_align((uintptr_t) base, 64);
+    end = (uintptr_t) base + size;
+    s = (struct sl_cache_store *) start;
+    memset(s, 0, sizeof(*s));
+    p = sl_align(start + sizeof(*s), 64);
+
+    /*
+     * Per page: the page itself, 16 units of next and prev, two bytes of
+     * page state and about 4 buckets (one per 4 KiB).
+     */
+    per_page = SL_CACHE_PAGE + SL_CACHE_PAGE_UNITS * 2 * sizeof(uint32_t) + 2
+               + 4 * sizeof(void *);
+    if (end <= p + 4 * SL_CACHE_PAGE)
+        return NULL;
+    npages = (uint32_t) sl_min((end - p - 4 * SL_CACHE_PAGE) / per_page,
+                               (size_t) (UINT32_MAX / SL_CACHE_PAGE_UNITS
+                                         - 1));
+    if (npages < 4)
+        return NULL;
+    for (nb = 64; nb < (size_t) npages * 4; nb <<= 1) { /* void */ }
+
+    for (;;) {
+        uintptr_t q = p;
+
+        q += nb * sizeof(void *);
+        q = sl_align(q, 64) + (size_t) npages * SL_CACHE_PAGE_UNITS
+                              * 2 * sizeof(uint32_t);
+        q = sl_align(q, 64) + (size_t) npages * 2;
+        q = sl_align(q, SL_CACHE_PAGE);
+        if (q + (size_t) npages * SL_CACHE_PAGE <= end)
+            break;
+        if (--npages < 4)
+            return NULL;
+    }
+
+    s->buckets = (struct sl_cache_obj **) p;
+    p += nb * sizeof(void *);
+    p = sl_align(p, 64);
+    s->next = (uint32_t *) p;
+    p += (size_t) npages * SL_CACHE_PAGE_UNITS * sizeof(uint32_t);
+    s->prev = (uint32_t *) p;
+    p += (size_t) npages * SL_CACHE_PAGE_UNITS * sizeof(uint32_t);
+    p = sl_align(p, 64);
+    s->pcls = (uint8_t *) p;
+    s->pfree = s->pcls + npages;
+    p += (size_t) npages * 2;
+    s->blocks = (char *) sl_align(p, SL_CACHE_PAGE);
+
+    s->size = size;
+    s->base = base;
+    s->layout = SL_CACHE_LAYOUT;
+    s->nstripes = SL_CACHE_NSTRIPES;
+    s->npages = npages;
+    s->nunits = npages * SL_CACHE_PAGE_UNITS;
+    s->nbuckets = (uint32_t) nb;
+    s->max_object = max_object;
+    s->max_size = sl_cache_max_size(max_object, s->nunits);
+    if (getrandom(&s->seed, sizeof(s->seed), GRND_NONBLOCK)
+        != sizeof(s->seed))
+    {
+        s->seed = (uint64_t) time(NULL) * 0x9e3779b97f4a7c15ULL ^ getpid();
+    }
+
+    memset(s->buckets, 0, nb * sizeof(void *));
+    memset(s->prev, 0, (size_t) s->nunits * sizeof(uint32_t));
+    memset(s->pcls, 0, (size_t) npages * 2);
+    for (i = 0; i < npages; i++) {
+        s->next[i * SL_CACHE_PAGE_UNITS] =
+            i + 1 < npages ? (i + 1) * SL_CACHE_PAGE_UNITS + 1 : 0;
+    }
+    s->page_free = 1;
+    s->free_units = s->nunits;
+
+    if (sl_cache_mutex_init(&s->alloc.mutex) != SL_OK
+        || sl_cache_mutex_init(&s->claim_lock.mutex) != SL_OK)
+    {
+        return NULL;
+    }
+    for (i = 0; i < SL_CACHE_NSTRIPES; i++) {
+        if (sl_cache_mutex_init(&s->stripes[i].mutex) != SL_OK)
+            return NULL;
+    }
+    s->version = SL_CACHE_STORE_VERSION;
+    __atomic_store_n(&s->magic, SL_CACHE_STORE_MAGIC, __ATOMIC_RELEASE);
+    return s;
+}
+
+struct sl_cache_store *
+sl_cache_store_reuse(void *base, size_t size, size_t max_object)
+{
+    struct sl_cache_store *s;
+
+    if (base == NULL || size < SL_CACHE_STORE_MIN_SIZE)
+        return NULL;
+    s = (struct sl_cache_store *) sl_align((uintptr_t) base, 64);
+    if (s->magic != SL_CACHE_STORE_MAGIC
+        || s->version != SL_CACHE_STORE_VERSION
+        || s->size != size || s->base != base
+        || s->layout != SL_CACHE_LAYOUT
+        || s->nstripes != SL_CACHE_NSTRIPES)
+    {
+        return NULL;
+    }
+    s->max_object = max_object;
+    s->max_size = sl_cache_max_size(max_object, s->nunits);
+    return s;
+}
+
+/* ---- the allocator (alloc held) ------------------------------------------ */
+
+static void
+sl_cache_cls_push(struct sl_cache_store *s, int cls, uint32_t u)
+{
+    uint32_t head = s->cls_free[cls];
+
+    s->next[u] = head;
+    s->prev[u] = 0;
+    if (head)
+        s->prev[head - 1] = u + 1;
+    s->cls_free[cls] = u + 1;
+}
+
+static void
+sl_cache_cls_remove(struct sl_cache_store *s, int cls, uint32_t u)
+{
+    uint32_t n = s->next[u], p = s->prev[u];
+
+    if (p)
+        s->next[p - 1] = n;
+    else
+        s->cls_free[cls] = n;
+    if (n)
+        s->prev[n - 1] = p;
+    s->next[u] = s->prev[u] = 0;
+}
+
+/* A block of class cls, or UINT32_MAX when there is no room. */
+static uint32_t
+sl_cache_block_alloc(struct sl_cache_store *s, int cls)
+{
+    uint32_t u, page, per, step, i;
+
+    if (cls != SL_CACHE_CLS_16K && s->cls_free[cls]) {
+        u = s->cls_free[cls] - 1;
+        sl_cache_cls_remove(s, cls, u);
+        s->pfree[u / SL_CACHE_PAGE_UNITS]--;
+        s->free_units -= sl_cache_cls_units[cls];
+        return u;
+    }
+    if (s->page_free == 0)
+        return UINT32_MAX;
+    u = s->page_free - 1;
+    s->page_free = s->next[u];
+    s->next[u] = 0;
+    page = u / SL_CACHE_PAGE_UNITS;
+    s->pcls[page] = (uint8_t) cls;
+    s->free_units -= SL_CACHE_PAGE_UNITS;
+    if (cls == SL_CACHE_CLS_16K) {
+        s->pfree[page] = 0;
+        return u;
+    }
+    /* Cut the page: hand out its first block, the rest go free. */
+    step = sl_cache_cls_units[cls];
+    per = SL_CACHE_PAGE_UNITS / step;
+    for (i = per - 1; i >= 1; i--)
+        sl_cache_cls_push(s, cls, u + i * step);
+    s->pfree[page] = (uint8_t) (per - 1);
+    s->free_units += (per - 1) * step;
+    return u;
+}
+
+static void
+sl_cache_page_push(struct sl_cache_store *s, uint32_t u)
+{
+    s->pcls[u / SL_CACHE_PAGE_UNITS] = SL_CACHE_CLS_FREE;
+    s->next[u] = s->page_free;
+    s->page_free = u + 1;
+}
+
+static void
+sl_cache_block_free(struct sl_cache_store *s, uint32_t u)
+{
+    uint32_t page = u / SL_CACHE_PAGE_UNITS, first, step, per, i;
+    int cls = s->pcls[page];
+
+    SL_ASSERT(cls != SL_CACHE_CLS_FREE);
+    if (cls == SL_CACHE_CLS_16K) {
+        s->free_units += SL_CACHE_PAGE_UNITS;
+        sl_cache_page_push(s, u);
+        return;
+    }
+    step = sl_cache_cls_units[cls];
+    per = SL_CACHE_PAGE_UNITS / step;
+    s->free_units += step;
+    if (s->pfree[page] + 1u < per) {
+        sl_cache_cls_push(s, cls, u);
+        s->pfree[page]++;
+        return;
+    }
+    /* The whole page is free again: back to the page list. */
+    first = page * SL_CACHE_PAGE_UNITS;
+    for (i = 0; i < per; i++) {
+        if (first + i * step != u)
+            sl_cache_cls_remove(s, cls, first + i * step);
+    }
+    s->pfree[page] = 0;
+    sl_cache_page_push(s, first);
+}
+
+/*
+ * Frees the blocks of o (in no list any more); alloc held.  Pages in the
+ * spliced tail keep a stale class byte: a page's class is only read while
+ * it holds a block, and set again when it is taken off the free list.
+ */
+static void
+sl_cache_obj_free_blocks(struct sl_cache_store *s, struct sl_cache_obj *o)
+{
+    uint32_t u, n, stop, last, nbig;
+
+    SL_CHECK_OBJ(o, SL_CACHE_OBJ_MAGIC);
+    stop = o->big;
+    last = o->last;
+    nbig = o->nbig;
+    o->magic = SL_CACHE_OBJ_FREED;
+    /* The small blocks one by one (at most about twenty)... */
+    for (u = o->first + 1; u != 0 && u != stop; u = n) {
+        n = s->next[u - 1];
+        sl_cache_block_free(s, u - 1);
+    }
+    /* ...and the 16 KiB tail spliced onto the free pages at once. */
+    if (stop) {
+        s->next[last] = s->page_free;
+        s->page_free = stop;
+        s->free_units += nbig * SL_CACHE_PAGE_UNITS;
+    }
+}
+
+/* ---- LRU and limbo lists (alloc held) ------------------------------------ */
+
+static void
+sl_cache_lru_push(struct sl_cache_store *s, struct sl_cache_obj *o)
+{
+    o->prev = NULL;
+    o->next = s->lru_newest;
+    if (s->lru_newest)
+        s->lru_newest->prev = o;
+    else
+        s->lru_oldest = o;
+    s->lru_newest = o;
+    s->nlru++;
+}
+
+static void
+sl_cache_lru_remove(struct sl_cache_store *s, struct sl_cache_obj *o)
+{
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        s->lru_newest = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    else
+        s->lru_oldest = o->prev;
+    o->prev = o->next = NULL;
+    s->nlru--;
+}
+
+static void
+sl_cache_limbo_push(struct sl_cache_store *s, struct sl_cache_obj *o)
+{
+    o->prev = NULL;
+    o->next = s->limbo;
+    if (s->limbo)
+        s->limbo->prev = o;
+    s->limbo = o;
+    s->nlimbo++;
+}
+
+static void
+sl_cache_limbo_remove(struct sl_cache_store *s, struct sl_cache_obj *o)
+{
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        s->limbo = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    o->prev = o->next = NULL;
+    s->nlimbo--;
+}
+
+/* ---- the index --------------------------------------------------------- */
+
+static int
+sl_cache_key_eq(const struct sl_cache_obj *o, uint64_t hash, const char *key,
+    size_t klen)
+{
+    return o->hash == hash && o->klen == klen
+           && memcmp(o->data, key, klen) == 0;
+}
+
+/*
+ * Takes o (at *pp in its bucket chain) out of the index and drops the
+ * index's reference; o is freed now if nobody else holds one, otherwise
+ * it waits in limbo for its last release.  The stripe is held.
+ */
+static void
+sl_cache_unlink(struct sl_cache_store *s, struct sl_cache_obj **pp)
+{
+    struct sl_cache_obj *o = *pp;
+
+    *pp = o->hnext;
+    o->hnext = NULL;
+    sl_cache_lock(s, &s->alloc);
+    sl_cache_lru_remove(s, o);
+    o->state = SL_CACHE_OBJ_UNLINKED;
+    if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        sl_cache_obj_free_blocks(s, o);
+    else
+        sl_cache_limbo_push(s, o);
+    sl_cache_unlock(&s->alloc);
+}
+
+/*
+ * Evicts one unreferenced object from the old end of the LRU; alloc is
+ * held, stripes are only tried.  Returns SL_OK if one went, SL_DECLINED if
+ * none of the oldest SL_CACHE_EVICT_SCAN could go.  With inactive_before
+ * >= 0 only objects not looked up since then go (sl_cache_expire), and
+ * the scan stops at the first one more recent.
+ */
+static int
+sl_cache_evict_one(struct sl_cache_store *s, int64_t inactive_before)
+{
+    struct sl_cache_obj *o, **pp;
+    struct sl_cache_lock *l;
+    unsigned scanned;
+    uint32_t one;
+
+    for (o = s->lru_oldest, scanned = 0;
+         o != NULL && scanned < SL_CACHE_EVICT_SCAN;
+         o = o->prev, scanned++)
+    {
+        if (inactive_before >= 0
+            && __atomic_load_n(&o->atime, __ATOMIC_RELAXED)
+               >= inactive_before)
+        {
+            return SL_DECLINED;
+        }
+        if (__atomic_load_n(&o->refs, __ATOMIC_RELAXED) != 1)
+            continue;
+        l = sl_cache_stripe(s, o->hash);
+        if (sl_cache_trylock(s, l) != SL_OK)
+            continue;
+        one = 1;
+        if (!__atomic_compare_exchange_n(&o->refs, &one, 0, 0,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        {
+            sl_cache_unlock(l);
+            continue;
+        }
+        for (pp = sl_cache_bucket(s, o->hash); *pp != o; pp = &(*pp)->hnext)
+        {
+            SL_ASSERT(*pp != NULL);
+        }
+        *pp = o->hnext;
+        o->hnext = NULL;
+        sl_cache_lru_remove(s, o);
+        o->state = SL_CACHE_OBJ_UNLINKED;
+        sl_cache_obj_free_blocks(s, o);
+        sl_cache_unlock(l);
+        sl_cache_count(s, inactive_before >= 0 ? SL_CACHE_STAT_INACTIVE
+                                               : SL_CACHE_STAT_EVICTED, 1);
+        return SL_OK;
+    }
+    return SL_DECLINED;
+}
+
+/* A block of class cls, evicting for room; UINT32_MAX if there is none. */
+static uint32_t
+sl_cache_alloc(struct sl_cache_store *s, int cls)
+{
+    uint32_t u;
+
+    sl_cache_lock(s, &s->alloc);
+    for (;;) {
+        u = sl_cache_block_alloc(s, cls);
+        if (u != UINT32_MAX || sl_cache_evict_one(s, -1) != SL_OK)
+            break;
+    }
+    sl_cache_unlock(&s->alloc);
+    return u;
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+int
+sl_cache_lookup(struct sl_cache_store *s, const char *key, size_t klen,
+    sl_cache_match_pt match, void *arg, struct sl_cache_obj **op)
+{
+    struct sl_cache_obj *o;
+    struct sl_cache_lock *l;
+    uint64_t hash;
+    int64_t now;
+
+    hash = sl_cache_hash(s, key, klen);
+    l = sl_cache_stripe(s, hash);
+    sl_cache_lock(s, l);
+    for (o = *sl_cache_bucket(s, hash); o != NULL; o = o->hnext) {
+        if (sl_cache_key_eq(o, hash, key, klen)
+            && (match == NULL || match(o, arg)))
+        {
+            __atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
+            break;
+        }
+    }
+    sl_cache_unlock(l);
+    if (o == NULL)
+        return SL_DECLINED;
+
+    now = sl_cache_now();
+    __atomic_store_n(&o->atime, now, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&o->touched, __ATOMIC_RELAXED) != now / 1000) {
+        __atomic_store_n(&o->touched, now / 1000, __ATOMIC_RELAXED);
+        /* Our reference keeps o; its state tells if it is still linked. */
+        sl_cache_lock(s, &s->alloc);
+        if (o->state == SL_CACHE_OBJ_LINKED && s->lru_newest != o) {
+            sl_cache_lru_remove(s, o);
+            sl_cache_lru_push(s, o);
+        }
+        sl_cache_unlock(&s->alloc);
+    }
+    *op = o;
+    return SL_OK;
+}
+
+void
+sl_cache_obj_release(struct sl_cache_store *s, struct sl_cache_obj *o)
+{
+    SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
+    if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    /* The last reference: o is in limbo (unlinked, or never committed). */
+    sl_cache_lock(s, &s->alloc);
+    SL_ASSERT(o->state != SL_CACHE_OBJ_LINKED);
+    sl_cache_limbo_remove(s, o);
+    sl_cache_obj_free_blocks(s, o);
+    sl_cache_unlock(&s->alloc);
+}
+
+/* ---- request collapsing ------------------------------------------------- */
+
+int
+sl_cache_claim(struct sl_cache_store *s, const char *key, size_t klen,
+    int64_t now_ms, int64_t max_ms)
+{
+    struct sl_cache_claim *set, *c, *empty = NULL;
+    uint64_t hash;
+    pid_t me = getpid();
+    int rc = SL_OK;
+    unsigned i;
+
+    hash = sl_cache_hash(s, key, klen);
+    set = &s->claims[(hash >> 32) % SL_CACHE_CLAIM_SETS * SL_CACHE_CLAIM_WAYS];
+    sl_cache_lock(s, &s->claim_lock);
+    for (i = 0; i < SL_CACHE_CLAIM_WAYS; i++) {
+        c = &set[i];
+        if (c->pid != 0 && c->hash == hash && c->klen == klen) {
+            /* Our own pid too: two requests of one worker collapse. */
+            if (now_ms - c->start < max_ms
+                && !(kill(c->pid, 0) == -1 && errno == ESRCH))
+            {
+                rc = SL_AGAIN;
+            } else {
+                c->pid = me;        /* stale or orphaned: ours now */
+                c->start = now_ms;
+            }
+            goto done;
+        }
+        if (empty == NULL
+            && (c->pid == 0 || now_ms - c->start >= max_ms))
+        {
+            empty = c;
+        }
+    }
+    /* With the set full of live claims the fetch goes on uncollapsed. */
+    if (empty != NULL) {
+        empty->hash = hash;
+        empty->klen = (uint32_t) klen;
+        empty->pid = me;
+        empty->start = now_ms;
+    }
+
+done:
+    sl_cache_unlock(&s->claim_lock);
+    return rc;
+}
+
+void
+sl_cache_unclaim(struct sl_cache_store *s, const char *key, size_t klen)
+{
+    struct sl_cache_claim *set, *c;
+    uint64_t hash;
+    pid_t me = getpid();
+    unsigned i;
+
+    hash = sl_cache_hash(s, key, klen);
+    set = &s->claims[(hash >> 32) % SL_CACHE_CLAIM_SETS * SL_CACHE_CLAIM_WAYS];
+    sl_cache_lock(s, &s->claim_lock);
+    for (i = 0; i < SL_CACHE_CLAIM_WAYS; i++) {
+        c = &set[i];
+        /* A claim taken over by another process is that one's now. */
+        if (c->pid == me && c->hash == hash && c->klen == klen) {
+            c->pid = 0;
+            break;
+        }
+    }
+    sl_cache_unlock(&s->claim_lock);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* The class of the next body block of an object holding nunits. */
+static int
+sl_cache_next_cls(uint32_t nunits)
+{
+    if (nunits < 4)
+        return SL_CACHE_CLS_1K;
+    if (nunits < 64)
+        return SL_CACHE_CLS_4K;
+    return SL_CACHE_CLS_16K;
+}
+
+struct sl_cache_obj *
+sl_cache_obj_new(struct sl_cache_store *s, const char *key, size_t klen,
+    const void *meta, size_t meta_len, const char *vary, size_t vary_len,
+    const char *head, size_t head_len)
+{
+    struct sl_cache_obj *o;
+    size_t need;
+    uint32_t u;
+    int cls;
+
+    if (klen > SL_CACHE_KEY_MAX || meta_len > SL_CACHE_META_SIZE
+        || head_len > s->max_size)
+    {
+        return NULL;
+    }
+    need = sizeof(struct sl_cache_obj) + klen + vary_len + head_len;
+    if (need <= SL_CACHE_UNIT)
+        cls = SL_CACHE_CLS_1K;
+    else if (need <= 4 * SL_CACHE_UNIT)
+        cls = SL_CACHE_CLS_4K;
+    else if (need <= SL_CACHE_PAGE)
+        cls = SL_CACHE_CLS_16K;
+    else
+        return NULL;    /* the head part must be contiguous */
+
+    u = sl_cache_alloc(s, cls);
+    if (u == UINT32_MAX)
+        return NULL;
+    s->next[u] = 0;
+    o = (struct sl_cache_obj *) sl_cache_unit_ptr(s, u);
+    memset(o, 0, sizeof(*o));
+    o->magic = SL_CACHE_OBJ_MAGIC;
+    o->state = SL_CACHE_OBJ_NEW;
+    o->refs = 1;
+    o->klen = (uint32_t) klen;
+    o->vlen = (uint32_t) vary_len;
+    o->hlen = (uint32_t) head_len;
+    o->hash = sl_cache_hash(s, key, klen);
+    o->store = s;
+    o->first = o->last = u;
+    o->nunits = sl_cache_cls_units[cls];
+    if (cls == SL_CACHE_CLS_16K) {
+        o->big = u + 1;
+        o->nbig = 1;
+    }
+    o->body_off = o->last_used = (uint32_t) need;
+    if (meta_len)
+        memcpy(o->meta, meta, meta_len);
+    memcpy(o->data, key, klen);
+    if (vary_len)
+        memcpy(o->data + klen, vary, vary_len);
+    if (head_len)
+        memcpy(o->data + klen + vary_len, head, head_len);
+
+    sl_cache_lock(s, &s->alloc);
+    sl_cache_limbo_push(s, o);
+    sl_cache_unlock(&s->alloc);
+    return o;
+}
+
+int
+sl_cache_obj_append(struct sl_cache_store *s, struct sl_cache_obj *o,
+    const char *data, size_t len)
+{
+    uint32_t u, bsize, n;
+    int cls;
+
+    SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
+    SL_ASSERT(o->state == SL_CACHE_OBJ_NEW);
+    if (o->hlen + (uint64_t) o->body_len + len > s->max_size)
+        return SL_ERROR;
+    while (len > 0) {
+        bsize = sl_cache_block_size(s, o->last);
+        if (o->last_used == bsize) {
+            cls = sl_cache_next_cls(o->nunits);
+            u = sl_cache_alloc(s, cls);
+            if (u == UINT32_MAX)
+                return SL_ERROR;
+            /* The chain is the writer's alone until commit. */
+            s->next[u] = 0;
+            s->next[o->last] = u + 1;
+            o->last = u;
+            o->last_used = 0;
+            o->nunits += sl_cache_cls_units[cls];
+            if (cls == SL_CACHE_CLS_16K) {
+                if (o->big == 0) {
+                    o->big = u + 1;
+                    o->nbig = 0;
+                }
+                o->nbig++;
+            } else {
+                o->big = 0;     /* the 16 KiB tail starts later */
+                o->nbig = 0;
+            }
+            bsize = sl_cache_block_size(s, u);
+        }
+        n = (uint32_t) sl_min((size_t) (bsize - o->last_used), len);
+        memcpy(sl_cache_unit_ptr(s, o->last) + o->last_used, data, n);
+        o->last_used += n;
+        o->body_len += n;
+        data += n;
+        len -= n;
+    }
+    return SL_OK;
+}
+
+static int
+sl_cache_same_vary(const struct sl_cache_obj *old, void *arg)
+{
+    const struct sl_cache_obj *o = arg;
+
+    return old->vlen == o->vlen
+           && memcmp(old->data + old->klen, o->data + o->klen, o->vlen) == 0;
+}
+
+int
+sl_cache_obj_commit(struct sl_cache_store *s, struct sl_cache_obj *o,
+    sl_cache_match_pt replace, void *arg)
+{
+    struct sl_cache_obj **pp, **bucket;
+    struct sl_cache_lock *l;
+    int64_t now;
+
+    SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
+    SL_ASSERT(o->state == SL_CACHE_OBJ_NEW);
+    if (replace == NULL) {
+        replace = sl_cache_same_vary;
+        arg = o;
+    }
+    now = sl_cache_now();
+    o->atime = now;
+    o->touched = now / 1000;
+    l = sl_cache_stripe(s, o->hash);
+    bucket = sl_cache_bucket(s, o->hash);
+    sl_cache_lock(s, l);
+    for (pp = bucket; *pp != NULL; /* void */) {
+        if (sl_cache_key_eq(*pp, o->hash, o->data, o->klen)
+            && replace(*pp, arg))
+        {
+            sl_cache_unlink(s, pp);
+            continue;
+        }
+        pp = &(*pp)->hnext;
+    }
+    /* The newest first: lookups without a match take the first. */
+    o->hnext = *bucket;
+    *bucket = o;
+    sl_cache_lock(s, &s->alloc);
+    sl_cache_limbo_remove(s, o);
+    o->state = SL_CACHE_OBJ_LINKED;
+    sl_cache_lru_push(s, o);
+    sl_cache_unlock(&s->alloc);
+    sl_cache_unlock(l);
+    /* The writer's reference is now the index's. */
+    return SL_OK;
+}
+
+void
+sl_cache_obj_abort(struct sl_cache_store *s, struct sl_cache_obj *o)
+{
+    SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
+    SL_ASSERT(o->state == SL_CACHE_OBJ_NEW);
+    sl_cache_obj_release(s, o);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+const void *
+sl_cache_obj_meta(const struct sl_cache_obj *o)
+{
+    return o->meta;
+}
+
+void
+sl_cache_obj_key(const struct sl_cache_obj *o, const char **key, size_t *len)
+{
+    *key = o->data;
+    *len = o->klen;
+}
+
+void
+sl_cache_obj_vary(const struct sl_cache_obj *o, const char **vary,
+    size_t *len)
+{
+    *vary = o->data + o->klen;
+    *len = o->vlen;
+}
+
+void
+sl_cache_obj_head(const struct sl_cache_obj *o, const char **head,
+    size_t *len)
+{
+    *head = o->data + o->klen + o->vlen;
+    *len = o->hlen;
+}
+
+int64_t
+sl_cache_obj_body_len(const struct sl_cache_obj *o)
+{
+    return o->body_len;
+}
+
+int
+sl_cache_obj_body_iov(const struct sl_cache_obj *o, int64_t off,
+    int64_t len, struct iovec *iov, int niov)
+{
+    const struct sl_cache_store *s = o->store;
+    uint32_t u, start, end;
+    char *p, *prev_end = NULL;
+    int n = 0;
+
+    if (off < 0 || len <= 0 || off >= o->body_len || niov <= 0)
+        return 0;
+    if (len > o->body_len - off)
+        len = o->body_len - off;
+    /* Skip whole blocks up to off. */
+    u = o->first;
+    start = o->body_off;
+    for (;;) {
+        end = u == o->last ? o->last_used : sl_cache_block_size(s, u);
+        if (off < end - start)
+            break;
+        off -= end - start;
+        u = s->next[u] - 1;
+        start = 0;
+    }
+    start += (uint32_t) off;
+    for (;;) {
+        end = u == o->last ? o->last_used : sl_cache_block_size(s, u);
+        p = sl_cache_unit_ptr(s, u) + start;
+        if ((int64_t) (end - start) > len)
+            end = start + (uint32_t) len;
+        if (p == prev_end) {
+            iov[n - 1].iov_len += end - start;      /* adjacent: merged */
+        } else {
+            if (n == niov)
+                break;
+            iov[n].iov_base = p;
+            iov[n].iov_len = end - start;
+            n++;
+        }
+        prev_end = p + (end - start);
+        len -= end - start;
+        if (len == 0 || u == o->last)
+            break;
+        u = s->next[u] - 1;
+        start = 0;
+    }
+    return n;
+}
+
+void
+sl_cache_obj_set_meta(struct sl_cache_store *s, struct sl_cache_obj *o,
+    const void *meta, size_t meta_len)
+{
+    struct sl_cache_lock *l;
+
+    SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
+    SL_ASSERT(meta_len <= SL_CACHE_META_SIZE);
+    l = sl_cache_stripe(s, o->hash);
+    sl_cache_lock(s, l);
+    memcpy(o->meta, meta, meta_len);
+    memset(o->meta + meta_len, 0, SL_CACHE_META_SIZE - meta_len);
+    sl_cache_unlock(l);
+}
+
+/* ---- removing ------------------------------------------------------------ */
+
+void
+sl_cache_obj_remove(struct sl_cache_store *s, struct sl_cache_obj *o)
+{
+    struct sl_cache_obj **pp;
+    struct sl_cache_lock *l;
+
+    SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
+    l = sl_cache_stripe(s, o->hash);
+    sl_cache_lock(s, l);
+    /* The state only changes under the stripe: no need for alloc here. */
+    if (o->state == SL_CACHE_OBJ_LINKED) {
+        for (pp = sl_cache_bucket(s, o->hash); *pp != o; pp = &(*pp)->hnext)
+        {
+            SL_ASSERT(*pp != NULL);
+        }
+        sl_cache_unlink(s, pp);
+    }
+    sl_cache_unlock(l);
+}
+
+int64_t
+sl_cache_purge(struct sl_cache_store *s, const char *key, size_t klen)
+{
+    struct sl_cache_obj **pp;
+    struct sl_cache_lock *l;
+    uint64_t hash;
+    int64_t n = 0;
+
+    hash = sl_cache_hash(s, key, klen);
+    l = sl_cache_stripe(s, hash);
+    sl_cache_lock(s, l);
+    for (pp = sl_cache_bucket(s, hash); *pp != NULL; /* void */) {
+        if (sl_cache_key_eq(*pp, hash, key, klen)) {
+            sl_cache_unlink(s, pp);
+            n++;
+            continue;
+        }
+        pp = &(*pp)->hnext;
+    }
+    sl_cache_unlock(l);
+    if (n)
+        sl_cache_count(s, SL_CACHE_STAT_PURGED, (uint64_t) n);
+    return n;
+}
+
+/* Walks the index a stripe at a time, so lookups wait for one stripe only. */
+int64_t
+sl_cache_purge_prefix(struct sl_cache_store *s, const char *prefix,
+    size_t plen)
+{
+    struct sl_cache_obj **pp;
+    uint32_t i, b;
+    int64_t n = 0;
+
+    for (i = 0; i < SL_CACHE_NSTRIPES; i++) {
+        sl_cache_lock(s, &s->stripes[i]);
+        for (b = i; b < s->nbuckets; b += SL_CACHE_NSTRIPES) {
+            for (pp = &s->buckets[b]; *pp != NULL; /* void */) {
+                if ((*pp)->klen >= plen
+                    && memcmp((*pp)->data, prefix, plen) == 0)
+                {
+                    sl_cache_unlink(s, pp);
+                    n++;
+                    continue;
+                }
+                pp = &(*pp)->hnext;
+            }
+        }
+        sl_cache_unlock(&s->stripes[i]);
+    }
+    if (n)
+        sl_cache_count(s, SL_CACHE_STAT_PURGED, (uint64_t) n);
+    return n;
+}
+
+int64_t
+sl_cache_expire(struct sl_cache_store *s, int64_t now_ms, int64_t inactive_ms,
+    int64_t max)
+{
+    int64_t n = 0;
+
+    sl_cache_lock(s, &s->alloc);
+    while (n < max && sl_cache_evict_one(s, now_ms - inactive_ms) == SL_OK)
+        n++;
+    sl_cache_unlock(&s->alloc);
+    return n;
+}
+
+/* ---- statistics ---------------------------------------------------------- */
+
+void
+sl_cache_count(struct sl_cache_store *s, enum sl_cache_stat which,
+    uint64_t n)
+{
+    if ((unsigned) which < SL_CACHE_STAT_N)
+        __atomic_add_fetch(&s->counters[which], n, __ATOMIC_RELAXED);
+}
+
+void
+sl_cache_store_stats(struct sl_cache_store *s, struct sl_cache_stats *st)
+{
+    unsigned i;
+
+    memset(st, 0, sizeof(*st));
+    sl_cache_lock(s, &s->alloc);
+    st->entries = s->nlru;
+    st->free = (uint64_t) s->free_units * SL_CACHE_UNIT;
+    sl_cache_unlock(&s->alloc);
+    st->size = s->size;
+    st->used = (uint64_t) s->nunits * SL_CACHE_UNIT - st->free;
+    st->max_object = s->max_size;
+    for (i = 0; i < SL_CACHE_STAT_N; i++)
+        st->counters[i] = __atomic_load_n(&s->counters[i], __ATOMIC_RELAXED);
+}
+
+const char *
+sl_cache_stat_name(enum sl_cache_stat which)
+{
+    return (unsigned) which < SL_CACHE_STAT_N ? sl_cache_stat_names[which]
+                                              : "unknown";
+}
+
+/* ---- consistency check ---------------------------------------------------- */
+
+#define sl_cache_fail(...)                                                    \
+    do { snprintf(err, size, __VA_ARGS__); goto failed; } while (0)
+
+/* Marks units [u, u + n) as owned; 0 if one already was. */
+static int
+sl_cache_mark(uint8_t *map, uint32_t u, uint32_t n)
+{
+    uint32_t i;
+
+    for (i = u; i < u + n; i++) {
+        if (map[i / 8] & (1u << (i % 8)))
+            return 0;
+        map[i / 8] |= (uint8_t) (1u << (i % 8));
+    }
+    return 1;
+}
+
+/* Checks o's fields and block chain, marking its units; 0 if bad. */
+static int
+sl_cache_check_obj(struct sl_cache_store *s, struct sl_cache_obj *o,
+    uint8_t *map, char *err, size_t size)
+{
+    uint32_t u, n, units = 0, cls;
+    int64_t body = 0;
+    size_t hdr;
+
+    if ((char *) o < s->blocks
+        || (char *) o >= s->blocks + (size_t) s->nunits * SL_CACHE_UNIT
+        || ((char *) o - s->blocks) % SL_CACHE_UNIT != 0)
+    {
+        sl_cache_fail("object %p outside the block area", (void *) o);
+    }
+    if (o->magic != SL_CACHE_OBJ_MAGIC)
+        sl_cache_fail("object %p: bad magic %08x", (void *) o, o->magic);
+    if (o->store != s || o->first != (uint32_t) (((char *) o - s->blocks)
+                                                / SL_CACHE_UNIT))
+    {
+        sl_cache_fail("object %p: bad store or first block", (void *) o);
+    }
+    hdr = sizeof(*o) + o->klen + o->vlen + o->hlen;
+    if (o->body_off != hdr)
+        sl_cache_fail("object %p: body offset %u, header part %zu",
+                      (void *) o, o->body_off, hdr);
+    for (u = o->first, n = 0; ; u = s->next[u] - 1, n++) {
+        if (u >= s->nunits || n > s->nunits)
+            sl_cache_fail("object %p: chain runs wild", (void *) o);
+        cls = sl_cache_unit_cls(s, u);
+        if (cls == SL_CACHE_CLS_FREE
+            || u % sl_cache_cls_units[cls] != 0)
+        {
+            sl_cache_fail("object %p: block %u in a free page or "
+                          "misaligned", (void *) o, u);
+        }
+        if (!sl_cache_mark(map, u, sl_cache_cls_units[cls]))
+            sl_cache_fail("object %p: block %u owned twice", (void *) o, u);
+        units += sl_cache_cls_units[cls];
+        body += (u == o->last ? o->last_used : sl_cache_block_size(s, u))
+                - (u == o->first ? o->body_off : 0);
+        if (s->next[u] == 0)
+            break;
+        if (u == o->last)
+            sl_cache_fail("object %p: chain goes on past its last block",
+                          (void *) o);
+    }
+    if (u != o->last)
+        sl_cache_fail("object %p: chain ends at %u, last is %u", (void *) o,
+                      u, o->last);
+    if (units != o->nunits)
+        sl_cache_fail("object %p: %u units in chain, %u recorded",
+                      (void *) o, units, o->nunits);
+    if (body != o->body_len)
+        sl_cache_fail("object %p: body %lld in chain, %lld recorded",
+                      (void *) o, (long long) body, (long long) o->body_len);
+    if (__atomic_load_n(&o->refs, __ATOMIC_RELAXED) == 0
+        || __atomic_load_n(&o->refs, __ATOMIC_RELAXED) > 1u << 30)
+    {
+        sl_cache_fail("object %p: reference count %u", (void *) o, o->refs);
+    }
+    return 1;
+
+failed:
+    return 0;
+}
+
+int
+sl_cache_store_check(struct sl_cache_store *s, char *err, size_t size)
+{
+    struct sl_cache_obj *o, *prev;
+    uint64_t nindex = 0, n;
+    uint32_t i, b, u, free_units = 0, units = 0, page, cls, nfree;
+    uint8_t *map = NULL, *pfree = NULL;
+    int rc = SL_ERROR;
+
+    if (s == NULL || s->magic != SL_CACHE_STORE_MAGIC) {
+        snprintf(err, size, "bad store magic");
+        return SL_ERROR;
+    }
+    for (i = 0; i < SL_CACHE_NSTRIPES; i++)
+        sl_cache_lock(s, &s->stripes[i]);
+    sl_cache_lock(s, &s->alloc);
+
+    map = calloc(s->nunits / 8 + 1, 1);
+    pfree = calloc(s->npages, 1);
+    if (map == NULL || pfree == NULL)
+        sl_cache_fail("out of memory");
+
+    /* The free lists. */
+    for (u = s->page_free, n = 0; u != 0; u = s->next[u - 1], n++) {
+        if (u - 1 >= s->nunits || (u - 1) % SL_CACHE_PAGE_UNITS != 0
+            || n > s->npages)
+        {
+            sl_cache_fail("free page list broken at unit %u", u - 1);
+        }
+        if (!sl_cache_mark(map, u - 1, SL_CACHE_PAGE_UNITS))
+            sl_cache_fail("free page %u listed twice or in use",
+                          (u - 1) / SL_CACHE_PAGE_UNITS);
+        free_units += SL_CACHE_PAGE_UNITS;
+    }
+    for (cls = SL_CACHE_CLS_1K; cls <= SL_CACHE_CLS_4K; cls++) {
+        prev = NULL;
+        for (u = s->cls_free[cls], b = 0, n = 0; u != 0;
+             b = u, u = s->next[u - 1], n++)
+        {
+            if (u - 1 >= s->nunits || n > s->nunits)
+                sl_cache_fail("class %u free list broken", cls);
+            page = (u - 1) / SL_CACHE_PAGE_UNITS;
+            if (s->pcls[page] != cls
+                || (u - 1) % sl_cache_cls_units[cls] != 0)
+            {
+                sl_cache_fail("free block %u: page class %u, list %u",
+                              u - 1, s->pcls[page], cls);
+            }
+            if (s->prev[u - 1] != b)
+                sl_cache_fail("free block %u: bad back link", u - 1);
+            if (!sl_cache_mark(map, u - 1, sl_cache_cls_units[cls]))
+                sl_cache_fail("free block %u listed twice or in use", u - 1);
+            pfree[page]++;
+            free_units += sl_cache_cls_units[cls];
+        }
+        (void) prev;
+    }
+    for (page = 0; page < s->npages; page++) {
+        cls = s->pcls[page];
+        if (cls != SL_CACHE_CLS_1K && cls != SL_CACHE_CLS_4K)
+            continue;
+        nfree = pfree[page];
+        if (nfree != s->pfree[page]
+            || nfree >= SL_CACHE_PAGE_UNITS / sl_cache_cls_units[cls])
+        {
+            sl_cache_fail("page %u: %u free blocks listed, %u counted",
+                          page, nfree, s->pfree[page]);
+        }
+    }
+    if (free_units != s->free_units)
+        sl_cache_fail("%u units free in lists, %u counted", free_units,
+                      s->free_units);
+
+    /* The LRU list: every linked object, in both directions. */
+    prev = NULL;
+    for (o = s->lru_newest, n = 0; o != NULL; prev = o, o = o->next, n++) {
+        if (n >= s->nlru)
+            sl_cache_fail("LRU list longer than %llu",
+                          (unsigned long long) s->nlru);
+        if (!sl_cache_check_obj(s, o, map, err, size))
+            goto failed;
+        if (o->prev != prev || o->state != SL_CACHE_OBJ_LINKED)
+            sl_cache_fail("LRU object %p: bad back link or state %u",
+                          (void *) o, o->state);
+        units += o->nunits;
+    }
+    if (n != s->nlru || prev != s->lru_oldest)
+        sl_cache_fail("LRU list: %llu objects, %llu counted, or bad tail",
+                      (unsigned long long) n, (unsigned long long) s->nlru);
+    prev = NULL;
+    for (o = s->limbo, n = 0; o != NULL; prev = o, o = o->next, n++) {
+        if (n >= s->nlimbo)
+            sl_cache_fail("limbo list longer than %llu",
+                          (unsigned long long) s->nlimbo);
+        if (!sl_cache_check_obj(s, o, map, err, size))
+            goto failed;
+        if (o->prev != prev || o->state == SL_CACHE_OBJ_LINKED)
+            sl_cache_fail("limbo object %p: bad back link or state %u",
+                          (void *) o, o->state);
+        units += o->nunits;
+    }
+    if (n != s->nlimbo)
+        sl_cache_fail("limbo list: %llu objects, %llu counted",
+                      (unsigned long long) n, (unsigned long long) s->nlimbo);
+    if (units + free_units != s->nunits)
+        sl_cache_fail("blocks: %u units used + %u free != %u", units,
+                      free_units, s->nunits);
+
+    /* The index: every entry linked, in its bucket, and in the LRU. */
+    for (b = 0; b < s->nbuckets; b++) {
+        for (o = s->buckets[b]; o != NULL; o = o->hnext) {
+            if (++nindex > s->nlru)
+                sl_cache_fail("index holds more than the %llu LRU objects",
+                              (unsigned long long) s->nlru);
+            if ((char *) o < s->blocks
+                || (char *) o >= s->blocks + (size_t) s->nunits
+                                             * SL_CACHE_UNIT
+                || o->magic != SL_CACHE_OBJ_MAGIC
+                || o->state != SL_CACHE_OBJ_LINKED)
+            {
+                sl_cache_fail("bucket %u: bad object %p", b, (void *) o);
+            }
+            if ((o->hash & (s->nbuckets - 1)) != b)
+                sl_cache_fail("object %p in bucket %u, hash says %llu",
+                              (void *) o, b, (unsigned long long)
+                              (o->hash & (s->nbuckets - 1)));
+        }
+    }
+    if (nindex != s->nlru)
+        sl_cache_fail("index holds %llu objects, LRU %llu",
+                      (unsigned long long) nindex,
+                      (unsigned long long) s->nlru);
+    rc = SL_OK;
+    if (size)
+        err[0] = '\0';
+
+failed:
+    free(map);
+    free(pfree);
+    sl_cache_unlock(&s->alloc);
+    for (i = SL_CACHE_NSTRIPES; i-- > 0; /* void */)
+        sl_cache_unlock(&s->stripes[i]);
+    return rc;
+}
+
+/* ---- test hooks ------------------------------------------------------------ */
+
+void
+sl_cache_store_test_lock(struct sl_cache_store *s, const char *key,
+    size_t klen)
+{
+    sl_cache_lock(s, key ? sl_cache_stripe(s, sl_cache_hash(s, key, klen))
+                         : &s->alloc);
+}
+
+void
+sl_cache_store_test_unlock(struct sl_cache_store *s, const char *key,
+    size_t klen)
+{
+    sl_cache_unlock(key ? sl_cache_stripe(s, sl_cache_hash(s, key, klen))
+                        : &s->alloc);
+}
+
+uint64_t
+sl_cache_store_test_recovered(struct sl_cache_store *s)
+{
+    return __atomic_load_n(&s->owner_dead, __ATOMIC_RELAXED);
+}

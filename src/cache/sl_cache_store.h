@@ -138,6 +138,8 @@ int64_t sl_cache_purge_prefix(struct sl_cache_store *s, const char *prefix,
 /*
  * Removes objects not looked up for inactive_ms (at most max of them,
  * oldest first); run from a timer.  Returns how many were removed.
+ * now_ms is wall-clock ms (sl_time_msec): access times are taken from
+ * that clock by lookup and commit.
  */
 int64_t sl_cache_expire(struct sl_cache_store *s, int64_t now_ms,
     int64_t inactive_ms, int64_t max);
@@ -169,7 +171,11 @@ struct sl_cache_stats {
     uint64_t                counters[SL_CACHE_STAT_N];
 };
 
-/* Adds n to a shared counter (atomic; no lock). */
+/*
+ * Adds n to a shared counter (atomic; no lock).  The store counts
+ * EVICTED, INACTIVE (sl_cache_expire) and PURGED (sl_cache_purge*)
+ * itself; the other counters are the caller's.
+ */
 void sl_cache_count(struct sl_cache_store *s, enum sl_cache_stat which,
     uint64_t n);
 void sl_cache_store_stats(struct sl_cache_store *s, struct sl_cache_stats *st);
@@ -183,5 +189,16 @@ const char *sl_cache_stat_name(enum sl_cache_stat which);
  * with a consistency check.
  */
 int sl_cache_store_check(struct sl_cache_store *s, char *err, size_t size);
+
+/*
+ * Test hooks (unit tests only): take and give back the index lock of
+ * key's stripe (key NULL: the allocator's lock), and how many locks were
+ * recovered from a dead holder so far.
+ */
+void sl_cache_store_test_lock(struct sl_cache_store *s, const char *key,
+    size_t klen);
+void sl_cache_store_test_unlock(struct sl_cache_store *s, const char *key,
+    size_t klen);
+uint64_t sl_cache_store_test_recovered(struct sl_cache_store *s);
 
 #endif /* SL_CACHE_STORE_H */
