@@ -63,4 +63,7 @@ void sl_ctl_server_admin(struct sl_ctl_reply *r, int argc, char **argv);
 void sl_ctl_server_weight(struct sl_ctl_reply *r, int argc, char **argv);
 void sl_ctl_server_change(struct sl_ctl_reply *r, int argc, char **argv);
 
+/* cache purge ... | cache stats ... (sl_ctl_cache.c). */
+void sl_ctl_cache(struct sl_ctl_reply *r, int argc, char **argv);
+
 #endif /* SL_CTL_H */

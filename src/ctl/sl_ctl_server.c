@@ -66,6 +66,8 @@ static const struct sl_ctl_cmd  sl_ctl_cmds[] = {
     { "weight", 2, 2, sl_ctl_server_weight, "weight UPSTREAM/SERVER N" },
     { "server", 3, 4, sl_ctl_server_change,
       "server add UPSTREAM ADDRESS [weight=N] | server remove UPSTREAM ADDRESS" },
+    { "cache",  1, 5, sl_ctl_cache,
+      "cache purge [--prefix] [--zone NAME] KEY|URL | cache stats [--zone NAME]" },
 };
 
 /* ---- opening and closing -------------------------------------------- */

@@ -53,7 +53,10 @@ sl_ctl_usage(FILE *f)
         "  drain|ready|maint U/SERVER   change a server's admin state\n"
         "  weight U/SERVER N            change a server's weight\n"
         "  server add U ADDRESS [weight=N] | server remove U ADDRESS\n"
-        "                               change a group's servers\n",
+        "                               change a group's servers\n"
+        "  cache purge [--prefix] [--zone NAME] KEY|URL\n"
+        "                               remove cached objects\n"
+        "  cache stats [--zone NAME]    cache zones, counters, check\n",
         SL_DEFAULT_CTL_SOCKET);
 }
 
