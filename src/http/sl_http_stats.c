@@ -6,6 +6,7 @@
 #include "sl_core.h"
 #include "sl_http_stats.h"
 #include "sl_health.h"
+#include "sl_cache.h"
 
 #include <strings.h>
 
@@ -357,6 +358,80 @@ sl_stats_upstreams(void)
                             : NULL;
 }
 
+/*
+ * The cache zones of the current cycle, read from their stores (the
+ * counters live there, in shared memory, so every worker reports the
+ * same numbers and they survive a reload with the zone).
+ */
+static void
+sl_stats_cache_metrics(struct sl_stats_out *o)
+{
+    static const struct {
+        const char         *metric;
+        const char         *label;
+        enum sl_cache_stat  first, last;
+        const char         *help;
+    } groups[] = {
+        { "sluice_cache_lookups_total", "result", SL_CACHE_STAT_HIT,
+          SL_CACHE_STAT_BYPASS, "Cache lookups by result." },
+        { "sluice_cache_stores_total", "result", SL_CACHE_STAT_STORED,
+          SL_CACHE_STAT_NOT_STORED, "Responses stored or not stored." },
+        { "sluice_cache_removals_total", "reason", SL_CACHE_STAT_PURGED,
+          SL_CACHE_STAT_INACTIVE, "Objects removed, by reason." },
+        { "sluice_cache_collapsed_total", NULL, SL_CACHE_STAT_COLLAPSED,
+          SL_CACHE_STAT_COLLAPSED, "Requests that waited for another "
+          "request's fetch of the same key." },
+    };
+    struct sl_cache_stats st[16];
+    struct sl_cache_zone *cz[16];
+    size_t n, i, g;
+    int k;
+
+    /* Bounded: the metrics page is no place for hundreds of zones. */
+    for (n = 0; n < sl_nelems(cz)
+                && (cz[n] = sl_cache_zone_get(sl_cycle, n)) != NULL; n++)
+    {
+        memset(&st[n], 0, sizeof(st[n]));
+        if (cz[n]->store != NULL)
+            sl_cache_store_stats(cz[n]->store, &st[n]);
+    }
+    if (n == 0)
+        return;
+#define SL_STATS_CACHE_GAUGE(mname, help, field)                              \
+    sl_stats_printf(o, "# HELP " mname " " help "\n# TYPE " mname " gauge\n");\
+    for (i = 0; i < n; i++)                                                   \
+        sl_stats_printf(o, mname "{zone=\"%s\"} %llu\n",                      \
+                        SL_E(cz[i]->name.data),                               \
+                        (unsigned long long) (field));
+    SL_STATS_CACHE_GAUGE("sluice_cache_size_bytes", "Size of the cache zone.",
+                         cz[i]->size)
+    SL_STATS_CACHE_GAUGE("sluice_cache_max_object_bytes", "Largest object "
+                         "the zone stores.", st[i].max_object)
+    SL_STATS_CACHE_GAUGE("sluice_cache_entries", "Objects in the zone.",
+                         st[i].entries)
+    SL_STATS_CACHE_GAUGE("sluice_cache_used_bytes", "Bytes of the zone in "
+                         "use.", st[i].used)
+    SL_STATS_CACHE_GAUGE("sluice_cache_free_bytes", "Bytes of the zone "
+                         "free.", st[i].free)
+#undef SL_STATS_CACHE_GAUGE
+    for (g = 0; g < sl_nelems(groups); g++) {
+        sl_stats_printf(o, "# HELP %s %s\n# TYPE %s counter\n",
+                        groups[g].metric, groups[g].help, groups[g].metric);
+        for (i = 0; i < n; i++)
+            for (k = groups[g].first; k <= (int) groups[g].last; k++) {
+                if (groups[g].label == NULL)
+                    sl_stats_printf(o, "%s{zone=\"%s\"} %llu\n",
+                        groups[g].metric, SL_E(cz[i]->name.data),
+                        (unsigned long long) st[i].counters[k]);
+                else
+                    sl_stats_printf(o, "%s{zone=\"%s\",%s=\"%s\"} %llu\n",
+                        groups[g].metric, SL_E(cz[i]->name.data),
+                        groups[g].label, sl_cache_stat_name(k),
+                        (unsigned long long) st[i].counters[k]);
+            }
+    }
+}
+
 static void
 sl_stats_metrics_text(struct sl_stats_out *o, struct sl_stats *st)
 {
@@ -449,6 +524,8 @@ sl_stats_metrics_text(struct sl_stats_out *o, struct sl_stats *st)
         (unsigned long long) atomic_load(&st->limited[1][1]),
         atomic_load(&st->started) / 1000.0);
 
+    sl_stats_cache_metrics(o);
+
     if (umcf == NULL)
         return;
     ups = umcf->upstreams.elts;
@@ -505,6 +582,8 @@ sl_stats_json(struct sl_stats_out *o, struct sl_stats *st)
     struct sl_upstream **ups;
     struct sl_upstream_server *s;
     struct sl_health_peer *p;
+    struct sl_cache_zone *cz;
+    struct sl_cache_stats cst;
     uint64_t total = 0, cls[5] = { 0, 0, 0, 0, 0 };
     int64_t active = 0;
     unsigned i, j, m, c, first;
@@ -558,6 +637,22 @@ sl_stats_json(struct sl_stats_out *o, struct sl_stats *st)
         }
         sl_stats_printf(o, "]}");
     }
+    sl_stats_printf(o, "],\"caches\":[");
+    for (i = 0; (cz = sl_cache_zone_get(sl_cycle, i)) != NULL; i++) {
+        memset(&cst, 0, sizeof(cst));
+        if (cz->store != NULL)
+            sl_cache_store_stats(cz->store, &cst);
+        sl_stats_printf(o, "%s{\"name\":\"%s\",\"size\":%zu,"
+            "\"entries\":%llu,\"used\":%llu,\"free\":%llu,\"hit\":%llu,"
+            "\"miss\":%llu,\"stale\":%llu,\"evicted\":%llu}",
+            i ? "," : "", sl_stats_esc(o, cz->name.data, cz->name.len, 1),
+            cz->size, (unsigned long long) cst.entries,
+            (unsigned long long) cst.used, (unsigned long long) cst.free,
+            (unsigned long long) cst.counters[SL_CACHE_STAT_HIT],
+            (unsigned long long) cst.counters[SL_CACHE_STAT_MISS],
+            (unsigned long long) cst.counters[SL_CACHE_STAT_STALE],
+            (unsigned long long) cst.counters[SL_CACHE_STAT_EVICTED]);
+    }
     sl_stats_printf(o, "]}\n");
 }
 
@@ -600,7 +695,8 @@ static const char sl_stats_page[] =
 "<div class=\"card\">connections<b id=\"conn\">-</b></div>\n"
 "<div class=\"card\">5xx<b id=\"e5\">-</b></div>\n"
 "<div class=\"card\">uptime<b id=\"up\">-</b></div>\n</div>\n"
-"<p id=\"err\"></p>\n<div id=\"ups\"></div>\n<script>\n"
+"<p id=\"err\"></p>\n<div id=\"ups\"></div>\n<div id=\"caches\"></div>\n"
+"<script>\n"
 "var last=null;\nfunction esc(s){return String(s).replace(/[&<>\"]/g,"
 "function(c){return{'&':'&amp;','<':'&lt;','>':'&gt;','\"':'&quot;'}[c]})}\n"
 "function dur(ms){var s=Math.floor(ms/1000);if(s<120)return s+'s';"
@@ -623,6 +719,13 @@ static const char sl_stats_page[] =
 "+'</td><td>'+s.weight+'</td><td>'+s.active+'</td><td>'+s.requests+"
 "'</td><td>'+s.failures+'</td><td>'+s.latency_ms.toFixed(1)+'</td></tr>'});"
 "h+='</table></div>'});document.getElementById('ups').innerHTML=h;"
+"h='';(d.caches||[]).forEach(function(c){h+='<h2>cache '+esc(c.name)+"
+"'</h2><div class=\"wrap\"><table><tr><th>entries</th><th>used</th>"
+"<th>free</th><th>hits</th><th>misses</th><th>stale</th><th>evicted</th>"
+"</tr><tr data-zone=\"'+esc(c.name)+'\"><td>'+c.entries+'</td><td>'+c.used"
+"+'</td><td>'+c.free+'</td><td>'+c.hit+'</td><td>'+c.miss+'</td><td>'"
+"+c.stale+'</td><td>'+c.evicted+'</td></tr></table></div>'});"
+"document.getElementById('caches').innerHTML=h;"
 "document.body.setAttribute('data-loaded','1')}\n"
 "function tick(){fetch('?format=json',{cache:'no-store'}).then(function(r)"
 "{return r.json()}).then(function(d){document.getElementById('err')"
