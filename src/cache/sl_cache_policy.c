@@ -12,8 +12,9 @@
  * lists these):
  *   - Cache-Control: directive names are case-insensitive; values may be
  *     tokens or quoted strings (RFC 9111 5.2: recipients accept both);
- *     OWS around '=' is tolerated; an element that does not parse is
- *     skipped; a max-age or s-maxage that is not 1*DIGIT (empty,
+ *     OWS around '=' is tolerated; an element that does not parse
+ *     ("max-age=5 junk", an unterminated quote) counts as its directive
+ *     with an invalid value; a max-age or s-maxage that is not 1*DIGIT (empty,
  *     negative, "1.5", missing) counts as 0 and marks the response stale;
  *     the same directive repeated with another value marks the response
  *     stale and keeps the most restrictive value (smallest max-age,
@@ -24,8 +25,10 @@
  *     (it would widen caching); the restrictive directives (no-store,
  *     no-cache, private, must-revalidate...) count whatever their
  *     argument.
- *   - CDN-Cache-Control (RFC 9213) is parsed with the same rules and
- *     replaces Cache-Control when it has at least one directive.
+ *   - CDN-Cache-Control (RFC 9213) is parsed with the same rules as
+ *     Cache-Control (not as a Structured Fields dictionary) and replaces
+ *     Cache-Control when it has a non-empty line, even one holding only
+ *     unknown directives.
  *   - Expires: an invalid date ("0", garbage) means already expired
  *     (RFC 9111 5.3); several Expires lines with different values mean
  *     stale; ignored when max-age or s-maxage is present.
@@ -677,8 +680,19 @@ sl_cache_cc_parse(const struct sl_http_head *h, const char *name,
         cc->present = 1;
         p = f->value.data;
         end = p + f->value.len;
-        while (p != NULL && (p = sl_cache_dir_next(p, end, &d)) != NULL) {
-            if (!d.bad) {
+        while ((p = sl_cache_dir_next(p, end, &d)) != NULL) {
+            if (d.bad && d.nlen > 0) {
+                /*
+                 * "max-age=5 junk", "max-age=\"5": apply it with an
+                 * invalid value, so that freshness directives make the
+                 * response stale and permissive ones (public,
+                 * immutable) do not count.
+                 */
+                d.has_val = 1;
+                d.val = "";
+                d.vlen = 0;
+            }
+            if (d.nlen > 0) {
                 sl_cache_cc_apply(cc, &d);
             }
         }
@@ -686,20 +700,25 @@ sl_cache_cc_parse(const struct sl_http_head *h, const char *name,
 }
 
 /*
- * Whether cc (from a targeted field) holds any directive at all: an empty
- * CDN-Cache-Control line does not displace Cache-Control.
+ * Whether h has a non-empty line of the targeted field name: RFC 9213
+ * 2.1 has such a field replace Cache-Control, even when it holds only
+ * directives we do not know; an empty line does not count.
  */
 static int
-sl_cache_cc_any(const struct sl_cache_cc *cc)
+sl_cache_targeted_present(const struct sl_http_head *h, const char *name)
 {
-    return cc->max_age != SL_CACHE_UNSET || cc->s_maxage != SL_CACHE_UNSET
-        || cc->max_stale != SL_CACHE_UNSET || cc->min_fresh != SL_CACHE_UNSET
-        || cc->stale_while_revalidate != SL_CACHE_UNSET
-        || cc->stale_if_error != SL_CACHE_UNSET
-        || cc->no_store || cc->no_cache || cc->private_ || cc->public_
-        || cc->must_revalidate || cc->proxy_revalidate || cc->must_understand
-        || cc->only_if_cached || cc->no_transform || cc->immutable
-        || cc->invalid;
+    const struct sl_http_header  *f;
+    size_t                        nlen = strlen(name);
+    unsigned                      i = 0;
+    uint32_t                      hash;
+
+    hash = sl_http_hash_name(name, nlen);
+    while ((f = sl_cache_next_field(h, name, nlen, hash, &i)) != NULL) {
+        if (f->value.len > 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* ---- storing (RFC 9111 3, 4.2) ------------------------------------------ */
@@ -876,8 +895,8 @@ sl_cache_storable(const struct sl_http_head *req,
     }
 
     /* RFC 9213 2.1: the targeted field replaces Cache-Control */
-    sl_cache_cc_parse(resp, "CDN-Cache-Control", &cdn);
-    if (cdn.present && sl_cache_cc_any(&cdn)) {
+    if (sl_cache_targeted_present(resp, "CDN-Cache-Control")) {
+        sl_cache_cc_parse(resp, "CDN-Cache-Control", &cdn);
         c = &cdn;
     } else {
         sl_cache_cc_parse(resp, "Cache-Control", &cc);
@@ -1589,21 +1608,24 @@ int
 sl_cache_head_keep(const char *name, size_t nlen,
     const struct sl_http_head *resp)
 {
-    static const char *const  drop[] = {
+#define SL_CACHE_N(s)   { s, sizeof(s) - 1 }
+    static const struct { const char *n; size_t len; }  drop[] = {
         /* hop-by-hop (RFC 9110 7.6.1, RFC 9112) */
-        "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-        "Transfer-Encoding", "Upgrade", "Proxy-Authenticate",
-        "Proxy-Authentication-Info",
+        SL_CACHE_N("Connection"), SL_CACHE_N("Keep-Alive"),
+        SL_CACHE_N("Proxy-Connection"), SL_CACHE_N("TE"),
+        SL_CACHE_N("Trailer"), SL_CACHE_N("Transfer-Encoding"),
+        SL_CACHE_N("Upgrade"), SL_CACHE_N("Proxy-Authenticate"),
+        SL_CACHE_N("Proxy-Authentication-Info"),
         /* recomputed when serving */
-        "Age", "Content-Length",
+        SL_CACHE_N("Age"), SL_CACHE_N("Content-Length"),
         /* RFC 9213 2: consumed by this cache, not forwarded */
-        "CDN-Cache-Control",
-        NULL
+        SL_CACHE_N("CDN-Cache-Control"),
     };
+#undef SL_CACHE_N
     size_t  i;
 
-    for (i = 0; drop[i] != NULL; i++) {
-        if (sl_cache_caseeq(name, nlen, drop[i], strlen(drop[i]))) {
+    for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
+        if (sl_cache_caseeq(name, nlen, drop[i].n, drop[i].len)) {
             return 0;
         }
     }

@@ -464,6 +464,12 @@ START_TEST(test_cdn_cc_precedence)
                                   "CDN-Cache-Control:\r\n", &m),
                      SL_CACHE_STORE_OK);
     ck_assert_int_eq(m.lifetime, 10);
+    /* a targeted field with only unknown directives still replaces it */
+    ck_assert_int_eq(store_simple(200, "Cache-Control: max-age=10\r\n"
+                                  "CDN-Cache-Control: foo\r\n"
+                                  "ETag: \"a\"\r\n", &m), SL_CACHE_STORE_OK);
+    ck_assert(m.flags & SL_CACHE_F_HEURISTIC);
+    ck_assert_int_eq(m.lifetime, 0);
     /* the directives of Cache-Control do not mix in */
     ck_assert_int_eq(store_simple(200, "Cache-Control: must-revalidate\r\n"
                                   "CDN-Cache-Control: max-age=10\r\n", &m),
@@ -1488,6 +1494,17 @@ START_TEST(test_cond_if_none_match)
     ck_assert_int_eq(cond("GET", "If-None-Match: \"V1\"\r\n"), 0);
     ck_assert_int_eq(cond("GET", "If-None-Match: v1\r\n"), 0);
     ck_assert_int_eq(cond("GET", "If-None-Match: \"v1\r\n"), 0);
+    /* a weak stored tag matches weakly */
+    {
+        static const char     weak[] =
+            "HTTP/1.1 200 OK\r\nETag: W/\"v1\"\r\n\r\n";
+        struct sl_cache_meta  m;
+
+        meta(&m, 60, SL_CACHE_F_ETAG);
+        parse_req(&rq, GET("If-None-Match: \"v1\"\r\n"));
+        ck_assert_int_eq(sl_cache_conditional(&rq, weak, sizeof(weak) - 1,
+                                              &m), 304);
+    }
     /* other methods: 412 */
     ck_assert_int_eq(cond("DELETE", "If-None-Match: \"v1\"\r\n"), 412);
 }
