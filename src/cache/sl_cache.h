@@ -43,6 +43,45 @@ struct sl_cache_zone *sl_cache_zone_get(struct sl_cycle *cycle, size_t i);
 struct sl_cache_zone *sl_cache_zone_by_name(struct sl_cycle *cycle,
     const char *name, size_t len);
 
+/*
+ * The request path (sl_cache.c), called by the proxy (sl_http_proxy.c)
+ * for locations with proxy_cache, and for PURGE anywhere it proxies.
+ *
+ * sl_http_cache_request(): first thing in the proxy's content handler.
+ *   SL_DECLINED: go to the origin now; SL_OK: the cache answered, or
+ *   will (after waiting for another fetch of the key it calls
+ *   sl_http_proxy_forward() itself); SL_ERROR: answer 500.
+ * sl_http_cache_skip_header(), _head_len(), _head_add(): the request
+ *   head sent upstream (our validators replace the client's; no Range
+ *   when the answer will be stored).
+ * sl_http_cache_hide_header(): response fields not passed to the client.
+ * sl_http_cache_response(): the origin's response head.  SL_DECLINED:
+ *   relay it as usual (it may be being stored); SL_DONE: the cache
+ *   answers instead (a 304 freshened the stored object, or a stale object
+ *   stands in for an error) -- the proxy lets go of the upstream
+ *   response and calls sl_http_cache_answer().
+ * sl_http_cache_body(): each span of payload relayed to the client.
+ * sl_http_cache_body_end(): the body was complete; commit.  (Anything
+ *   that ends a request earlier drops the object in a pool cleanup.)
+ * sl_http_cache_error(): the origin failed (status 502, 503 or 504;
+ *   timeout nonzero for a timeout): SL_OK if a stale object was sent
+ *   instead, SL_DECLINED to send the error.
+ */
+int sl_http_cache_request(struct sl_http_request *r);
+int sl_http_cache_skip_header(struct sl_http_request *r,
+    const struct sl_str *name);
+size_t sl_http_cache_head_len(struct sl_http_request *r);
+char *sl_http_cache_head_add(struct sl_http_request *r, char *p, char *last);
+int sl_http_cache_hide_header(struct sl_http_request *r,
+    const struct sl_str *name);
+int sl_http_cache_response(struct sl_http_request *r,
+    struct sl_http_head *rh);
+void sl_http_cache_answer(struct sl_http_request *r);
+void sl_http_cache_body(struct sl_http_request *r, const char *data,
+    size_t len);
+void sl_http_cache_body_end(struct sl_http_request *r);
+int sl_http_cache_error(struct sl_http_request *r, int status, int timeout);
+
 extern struct sl_module sl_cache_zone_module;
 extern struct sl_module sl_http_cache_module;
 

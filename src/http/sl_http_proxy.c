@@ -16,6 +16,7 @@
 #include "sl_core.h"
 #include "sl_http_proxy.h"
 #include "sl_process.h"
+#include "sl_cache.h"
 
 #include <fcntl.h>
 #include <netinet/tcp.h>
@@ -670,6 +671,9 @@ sl_proxy_skip_request_header(struct sl_proxy_ctx *ctx,
     struct sl_http_proxy_header *sh;
     unsigned i;
 
+    /* cache hook: our validators replace the client's */
+    if (sl_http_cache_skip_header(ctx->r, &h->name))
+        return 1;
     if (sl_proxy_hop_by_hop(&h->name) || sl_str_caseeq(&h->name, "host")
         || sl_str_caseeq(&h->name, "expect")
         || sl_str_caseeq(&h->name, "x-forwarded-for")
@@ -923,7 +927,7 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
         }
     }
     len += xff.len + via.len + rid.len + host.len * 2 + ctx->u->name.len
-           + 256;
+           + 256 + sl_http_cache_head_len(r);
     if (ctx->upgrade)
         len += h->headers[h->h_upgrade].value.len + 64;
 
@@ -1007,6 +1011,7 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
     {
         p = sl_append_lit(p, last, "Connection: close\r\n");
     }
+    p = sl_http_cache_head_add(r, p, last);     /* cache hook */
     p = sl_append_lit(p, last, "\r\n");
     if (p == last)
         return SL_ERROR;        /* the size was counted: cannot happen */
@@ -1087,8 +1092,29 @@ sl_proxy_body_ready(struct sl_http_request *r)
 
 /* ---- the handler ------------------------------------------------------------ */
 
+static int sl_proxy_start(struct sl_http_request *r);
+
 static int
 sl_http_proxy_handler(struct sl_http_request *r)
+{
+    int rc;
+
+    /* cache hook: PURGE, hits and collapsing come before the origin */
+    rc = sl_http_cache_request(r);
+    if (rc != SL_DECLINED)
+        return rc == SL_ERROR ? SL_ERROR : SL_OK;
+    return sl_proxy_start(r);
+}
+
+void
+sl_http_proxy_forward(struct sl_http_request *r)
+{
+    if (sl_proxy_start(r) == SL_ERROR)
+        sl_http_send_error(r, 500);
+}
+
+static int
+sl_proxy_start(struct sl_http_request *r)
 {
     struct sl_http_proxy_conf *pcf;
     struct sl_http_head *h = r->head;
@@ -1365,6 +1391,9 @@ sl_proxy_connect(struct sl_proxy_ctx *ctx)
         if (r->upstream_addr.len == 0)
             r->upstream_addr = ctx->u->name;
         ctx->state = SL_PROXY_DONE;
+        /* cache hook: every server down -- stale may stand in */
+        if (sl_http_cache_error(r, status, status == 504) == SL_OK)
+            return;
         sl_http_send_error(r, status);
         return;
     }
@@ -1424,6 +1453,12 @@ sl_proxy_fail(struct sl_proxy_ctx *ctx, int ft, int err, const char *what)
         return;
     }
     ctx->state = SL_PROXY_DONE;
+    /* cache hook: a stale object may stand in for the error */
+    if (sl_http_cache_error(r, ft == SL_PROXY_FT_TIMEOUT ? 504 : 502,
+                            ft == SL_PROXY_FT_TIMEOUT) == SL_OK)
+    {
+        return;
+    }
     sl_http_send_error(r, ft == SL_PROXY_FT_TIMEOUT ? 504 : 502);
 }
 
@@ -1735,6 +1770,8 @@ sl_proxy_hide_response_header(struct sl_proxy_ctx *ctx,
     struct sl_str *hide;
     unsigned i;
 
+    if (sl_http_cache_hide_header(ctx->r, &h->name))    /* cache hook */
+        return 1;
     if (sl_proxy_hop_by_hop(&h->name) || sl_str_caseeq(&h->name, "server")
         || sl_str_caseeq(&h->name, "date"))
     {
@@ -1779,6 +1816,36 @@ sl_proxy_status_ft(int status)
 
 static void sl_proxy_start_relay(struct sl_proxy_ctx *ctx, size_t head_len);
 static void sl_proxy_start_tunnel(struct sl_proxy_ctx *ctx, size_t head_len);
+
+/*
+ * The cache answers instead of the origin's response (a 304 that
+ * freshened the stored object, or a stale object for an error): the
+ * upstream connection goes back to the pool when nothing follows the
+ * head, else it is closed.
+ */
+static void
+sl_proxy_cache_answer(struct sl_proxy_ctx *ctx, size_t head_len)
+{
+    struct sl_http_head *rh = ctx->rh;
+    struct sl_conn *uc = ctx->uc;
+    int clean;
+
+    clean = (rh->status == 304 || rh->status == 204) && ctx->rlen == head_len
+            && rh->http_minor == 1 && !rh->conn_close && !uc->read.eof;
+    ctx->head_status = rh->status;
+    if (ctx->server_active) {
+        sl_proxy_record_try(ctx, rh->status);
+        ctx->server_active = 0;
+        ctx->u->balancer->done(ctx->u, ctx->server, rh->status >= 500);
+    }
+    ctx->uc = NULL;
+    if (clean)
+        sl_upstream_keepalive_put(ctx->u, ctx->server, uc);
+    else
+        sl_conn_close(uc);
+    ctx->state = SL_PROXY_DONE;
+    sl_http_cache_answer(ctx->r);
+}
 
 static void
 sl_proxy_read_head(struct sl_proxy_ctx *ctx)
@@ -1868,6 +1935,11 @@ sl_proxy_read_head(struct sl_proxy_ctx *ctx)
             return;
         }
         sl_event_del_timer(&uc->read);
+        /* cache hook: freshen on 304, stale for an error, or store */
+        if (sl_http_cache_response(ctx->r, rh) == SL_DONE) {
+            sl_proxy_cache_answer(ctx, len);
+            return;
+        }
         sl_proxy_start_relay(ctx, len);
         return;
     }
@@ -2079,6 +2151,7 @@ sl_proxy_finish(struct sl_proxy_ctx *ctx)
     r->c->write.handler = sl_http_empty_handler;
     if (ctx->client_close)
         r->keepalive = 0;
+    sl_http_cache_body_end(r);      /* cache hook: the body is complete */
     sl_http_finalize(r);
 }
 
@@ -2104,6 +2177,7 @@ sl_proxy_relay(struct sl_proxy_ctx *ctx)
                     sl_http_terminate(r);
                     return;
                 }
+                sl_http_cache_body(r, ctx->relay, (size_t) payload);
                 sl_proxy_queue_out(ctx, ctx->relay, (size_t) payload);
             }
             rc = sl_http_send_chain(r);

@@ -49,4 +49,11 @@ struct sl_http_proxy_conf {
 
 extern struct sl_module sl_http_proxy_module;
 
+/*
+ * Runs the proxy for r as its content handler does, minus the cache
+ * lookup: the cache calls it when a request that waited for another
+ * fetch of its key goes to the origin after all.
+ */
+void sl_http_proxy_forward(struct sl_http_request *r);
+
 #endif /* SL_HTTP_PROXY_H */

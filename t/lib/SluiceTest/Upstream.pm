@@ -38,6 +38,12 @@ package SluiceTest::Upstream;
 #   ct=TYPE        Content-Type (default application/json or
 #                  application/octet-stream)
 #   delay=SEC      wait before answering
+#   date=now[+-N]  "Date:" the current time (offset by N seconds) instead
+#                  of the fixed 2001 date
+#   body=TEXT      TEXT as the body instead of the echo
+#   inm=1          answer 304 when the request's If-None-Match names the
+#                  ETag given with h=ETag:...; ims=1: answer 304 when the
+#                  request has If-Modified-Since (the cache tests)
 #   slow=N:SEC     write the body N bytes at a time, SEC between writes
 #   stall=N:SEC    after N body bytes, wait SEC seconds (then go on)
 #   interim=100,103  interim responses sent before the final one
@@ -584,6 +590,15 @@ sub _respond {
     }
 
     my $status = $p->{status} // 200;
+    if ($p->{inm} || $p->{ims}) {
+        my ($etag) = map { (split /:\s*/, $_, 2)[1] }
+            grep { /^etag:/i } @{ $p->{h} };
+        my $inm = SluiceTest::Upstream::header($rec, 'If-None-Match');
+        my $ims = SluiceTest::Upstream::header($rec, 'If-Modified-Since');
+        $status = 304 if $p->{inm} && defined $inm && defined $etag
+            && grep { $_ eq $etag || $_ eq '*' } split /\s*,\s*/, $inm;
+        $status = 304 if $p->{ims} && defined $ims;
+    }
     my $reason = $p->{reason} // $REASON{$status} // 'Whatever';
     my $ver = ($p->{ver} // '1.1') eq '1.0' ? 'HTTP/1.0' : 'HTTP/1.1';
     my $is_head = $rec->{method} eq 'HEAD';
@@ -595,6 +610,9 @@ sub _respond {
     if ($gen) {
         $blen = $p->{len};
         $seed = $p->{seed} // 0;
+    } elsif (defined $p->{body}) {
+        $body = $p->{body};
+        $blen = length $body;
     } else {
         my %e = %$rec;
         delete $e{ev};
@@ -616,8 +634,13 @@ sub _respond {
     }
 
     my @hdr = ("$ver $status $reason");
+    my $date = 'Mon, 01 Jan 2001 00:00:00 GMT';
+    if (($p->{date} // '') =~ /^now([+-]\d+)?\z/) {
+        $date = POSIX::strftime('%a, %d %b %Y %H:%M:%S GMT',
+            gmtime(int(time) + ($1 // 0)));
+    }
     push @hdr, "Server: fake-upstream/1.0",
-        "Date: Mon, 01 Jan 2001 00:00:00 GMT",
+        "Date: $date",
         "X-Upstream: $self->{name}";
     my $ct = $p->{ct} // ($gen ? 'application/octet-stream'
         : 'application/json');
