@@ -1709,6 +1709,19 @@ sl_cache_head_merge(const char *head, size_t hlen,
 
 /* ---- conditional requests (RFC 9110 13) ---------------------------------- */
 
+/* The status of a stored head that starts with a status line, else 200. */
+static int
+sl_cache_head_status(const char *head, size_t hlen)
+{
+    int  st;
+
+    if (hlen < 12 || memcmp(head, "HTTP/", 5) != 0 || head[8] != ' ') {
+        return 200;
+    }
+    st = sl_cache_digits(head + 9, 3);
+    return st < 0 ? 200 : st;
+}
+
 /* An entity-tag (RFC 9110 8.8.3): opaque tag with its quotes, and weak. */
 struct sl_cache_etag {
     const char  *opaque;
@@ -1850,7 +1863,16 @@ sl_cache_conditional(const struct sl_http_head *req, const char *head,
 {
     struct sl_cache_etag  etag;
     int64_t               d, lm;
-    int                   have, get_head;
+    int                   have, get_head, status;
+
+    /*
+     * RFC 9110 13.2.1: preconditions are ignored when the response
+     * without them would not be 2xx (a stored 404 stays a 404).
+     */
+    status = m != NULL ? m->status : sl_cache_head_status(head, hlen);
+    if (status < 200 || status > 299) {
+        return 0;
+    }
 
     have = sl_cache_stored_etag(head, hlen, &etag);
     lm = m != NULL ? m->last_modified : -1;
@@ -1960,19 +1982,6 @@ sl_cache_if_range_ok(const struct sl_http_header *f, const char *head,
     }
     date = sl_cache_parse_date(v, vlen);
     return date >= 0 && date - lm >= 1;
-}
-
-/* The status of a stored head that starts with a status line, else 200. */
-static int
-sl_cache_head_status(const char *head, size_t hlen)
-{
-    int  st;
-
-    if (hlen < 12 || memcmp(head, "HTTP/", 5) != 0 || head[8] != ' ') {
-        return 200;
-    }
-    st = sl_cache_digits(head + 9, 3);
-    return st < 0 ? 200 : st;
 }
 
 int

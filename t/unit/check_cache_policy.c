@@ -1597,6 +1597,29 @@ START_TEST(test_cond_if_unmodified_since)
 }
 END_TEST
 
+/* RFC 9110 13.2.1: no preconditions on a response that is not 2xx */
+START_TEST(test_cond_only_2xx)
+{
+    static const char     h[] = "ETag: \"v1\"\r\n";
+    static const char     h301[] = "HTTP/1.1 301 Moved\r\nETag: \"v1\"\r\n";
+    struct sl_cache_meta  m;
+
+    meta(&m, 60, SL_CACHE_F_ETAG);
+    m.status = 404;
+    parse_req(&rq, GET("If-None-Match: *\r\n"));
+    ck_assert_int_eq(sl_cache_conditional(&rq, h, sizeof(h) - 1, &m), 0);
+    parse_req(&rq, GET("If-Match: \"zz\"\r\n"));
+    ck_assert_int_eq(sl_cache_conditional(&rq, h, sizeof(h) - 1, &m), 0);
+    m.status = 204;
+    ck_assert_int_eq(sl_cache_conditional(&rq, h, sizeof(h) - 1, &m), 412);
+    /* without meta, the head's status line tells */
+    parse_req(&rq, GET("If-None-Match: \"v1\"\r\n"));
+    ck_assert_int_eq(sl_cache_conditional(&rq, h301, sizeof(h301) - 1,
+                                          NULL), 0);
+    ck_assert_int_eq(sl_cache_conditional(&rq, h, sizeof(h) - 1, NULL), 304);
+}
+END_TEST
+
 /* RFC 9110 13.2.2: preconditions are evaluated in order */
 START_TEST(test_cond_precedence)
 {
@@ -1841,6 +1864,7 @@ main(void)
     tcase_add_test(tc, test_cond_inm_over_ims);
     tcase_add_test(tc, test_cond_if_match);
     tcase_add_test(tc, test_cond_if_unmodified_since);
+    tcase_add_test(tc, test_cond_only_2xx);
     tcase_add_test(tc, test_cond_precedence);
 
     tcase_add_test(tc, test_range_forms);
