@@ -25,10 +25,14 @@
  *     (it would widen caching); the restrictive directives (no-store,
  *     no-cache, private, must-revalidate...) count whatever their
  *     argument.
- *   - CDN-Cache-Control (RFC 9213) is parsed with the same rules as
- *     Cache-Control (not as a Structured Fields dictionary) and replaces
- *     Cache-Control when it has a non-empty line, even one holding only
- *     unknown directives.
+ *   - CDN-Cache-Control (RFC 9213) is a Structured Fields dictionary
+ *     (RFC 8941): when it parses and is not empty it replaces
+ *     Cache-Control and Expires, even if it holds only unknown
+ *     directives; when it does not parse (uppercase keys, trailing
+ *     comma, more than 15 digits...) it is ignored as a whole.  A later
+ *     duplicate key wins; ?0 means absent; a max-age that is not an
+ *     Integer (string, decimal, token, negative) marks the response
+ *     stale; parameters are ignored.
  *   - Expires: an invalid date ("0", garbage) means already expired
  *     (RFC 9111 5.3); several Expires lines with different values mean
  *     stale; ignored when max-age or s-maxage is present.
@@ -658,6 +662,9 @@ sl_cache_cc_init(struct sl_cache_cc *cc)
     cc->stale_if_error = SL_CACHE_UNSET;
 }
 
+static int sl_cache_targeted_parse(const struct sl_http_head *h,
+    const char *name, struct sl_cache_cc *cc);
+
 void
 sl_cache_cc_parse(const struct sl_http_head *h, const char *name,
     struct sl_cache_cc *cc)
@@ -671,6 +678,11 @@ sl_cache_cc_parse(const struct sl_http_head *h, const char *name,
 
     sl_cache_cc_init(cc);
     if (h == NULL) {
+        return;
+    }
+    if (sl_cache_caseeq_lit(name, strlen(name), "CDN-Cache-Control")) {
+        /* a field that is not a valid dictionary leaves cc empty */
+        (void) sl_cache_targeted_parse(h, name, cc);
         return;
     }
     nlen = strlen(name);
@@ -699,26 +711,359 @@ sl_cache_cc_parse(const struct sl_http_head *h, const char *name,
     }
 }
 
-/*
- * Whether h has a non-empty line of the targeted field name: RFC 9213
- * 2.1 has such a field replace Cache-Control, even when it holds only
- * directives we do not know; an empty line does not count.
- */
-static int
-sl_cache_targeted_present(const struct sl_http_head *h, const char *name)
-{
-    const struct sl_http_header  *f;
-    size_t                        nlen = strlen(name);
-    unsigned                      i = 0;
-    uint32_t                      hash;
+/* ---- targeted fields (RFC 9213 2.1): Structured Field dictionaries --------- */
 
-    hash = sl_http_hash_name(name, nlen);
-    while ((f = sl_cache_next_field(h, name, nlen, hash, &i)) != NULL) {
-        if (f->value.len > 0) {
-            return 1;
+/*
+ * RFC 9213 makes CDN-Cache-Control a Dictionary (RFC 8941 3.2), not a
+ * Cache-Control list: keys are lowercase, values are typed, a later
+ * member with the same key replaces an earlier one, and a field that
+ * does not parse is ignored as a whole (the cache falls back to
+ * Cache-Control and Expires).  Only the store path reads it.
+ */
+
+enum {
+    SL_SF_BOOL_TRUE = 0,
+    SL_SF_BOOL_FALSE,
+    SL_SF_INTEGER,
+    SL_SF_OTHER             /* decimal, string, token, bytes, inner list */
+};
+
+struct sl_cache_sf_member {
+    const char  *key;
+    size_t       klen;
+    const char  *val;       /* SL_SF_INTEGER: the digits, sign included */
+    size_t       vlen;
+    int          type;
+};
+
+#define SL_CACHE_SF_MAX     64  /* members of one targeted field */
+
+static int
+sl_cache_sf_is_lcalpha(int c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+static int
+sl_cache_sf_is_alpha(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* RFC 8941 4.2.3.3: key; NULL on error */
+static const char *
+sl_cache_sf_key(const char *p, const char *end)
+{
+    int  c;
+
+    if (p == end
+        || !(sl_cache_sf_is_lcalpha((unsigned char) *p) || *p == '*'))
+    {
+        return NULL;
+    }
+    for (p++; p < end; p++) {
+        c = (unsigned char) *p;
+        if (!(sl_cache_sf_is_lcalpha(c) || sl_cache_is_digit(c) || c == '_'
+              || c == '-' || c == '.' || c == '*'))
+        {
+            break;
         }
     }
-    return 0;
+    return p;
+}
+
+/* RFC 8941 4.2.3.1: bare item; NULL on error; *type and the span set */
+static const char *
+sl_cache_sf_bare_item(const char *p, const char *end, int *type,
+    const char **val, size_t *vlen)
+{
+    const char  *q;
+    int          c, ndig, nfrac;
+
+    if (p == end) {
+        return NULL;
+    }
+    c = (unsigned char) *p;
+    *val = p;
+    *type = SL_SF_OTHER;
+
+    if (c == '-' || sl_cache_is_digit(c)) {
+        /* 4.2.4: at most 15 digits, or 12.3 for a decimal */
+        q = p + (c == '-');
+        ndig = 0;
+        while (q < end && sl_cache_is_digit((unsigned char) *q)) {
+            q++;
+            ndig++;
+        }
+        if (ndig == 0 || ndig > 15) {
+            return NULL;
+        }
+        if (q < end && *q == '.') {
+            if (ndig > 12) {
+                return NULL;
+            }
+            q++;
+            nfrac = 0;
+            while (q < end && sl_cache_is_digit((unsigned char) *q)) {
+                q++;
+                nfrac++;
+            }
+            if (nfrac == 0 || nfrac > 3) {
+                return NULL;
+            }
+        } else {
+            *type = SL_SF_INTEGER;
+        }
+        *vlen = (size_t) (q - p);
+        return q;
+    }
+    if (c == '"') {
+        for (q = p + 1; q < end; q++) {
+            c = (unsigned char) *q;
+            if (c == '\\') {
+                if (q + 1 == end || (q[1] != '"' && q[1] != '\\')) {
+                    return NULL;
+                }
+                q++;
+            } else if (c == '"') {
+                *val = p + 1;
+                *vlen = (size_t) (q - p - 1);
+                return q + 1;
+            } else if (c < 0x20 || c > 0x7e) {
+                return NULL;
+            }
+        }
+        return NULL;
+    }
+    if (c == '*' || sl_cache_sf_is_alpha(c)) {
+        for (q = p + 1; q < end; q++) {
+            c = (unsigned char) *q;
+            if (!(sl_cache_is_tchar(c) || c == ':' || c == '/')) {
+                break;
+            }
+        }
+        *vlen = (size_t) (q - p);
+        return q;
+    }
+    if (c == ':') {
+        for (q = p + 1; q < end && *q != ':'; q++) {
+            c = (unsigned char) *q;
+            if (!(sl_cache_sf_is_alpha(c) || sl_cache_is_digit(c)
+                  || c == '+' || c == '/' || c == '='))
+            {
+                return NULL;
+            }
+        }
+        if (q == end) {
+            return NULL;
+        }
+        *vlen = (size_t) (q + 1 - p);
+        return q + 1;
+    }
+    if (c == '?') {
+        if (end - p < 2 || (p[1] != '0' && p[1] != '1')) {
+            return NULL;
+        }
+        *type = p[1] == '1' ? SL_SF_BOOL_TRUE : SL_SF_BOOL_FALSE;
+        *vlen = 2;
+        return p + 2;
+    }
+    return NULL;
+}
+
+/* RFC 8941 4.2.3.2: parameters, ignored (RFC 9213 2.1); NULL on error */
+static const char *
+sl_cache_sf_params(const char *p, const char *end)
+{
+    const char  *v;
+    size_t       vl;
+    int          type;
+
+    while (p < end && *p == ';') {
+        p++;
+        while (p < end && *p == ' ') {
+            p++;
+        }
+        p = sl_cache_sf_key(p, end);
+        if (p == NULL) {
+            return NULL;
+        }
+        if (p < end && *p == '=') {
+            p = sl_cache_sf_bare_item(p + 1, end, &type, &v, &vl);
+            if (p == NULL) {
+                return NULL;
+            }
+        }
+    }
+    return p;
+}
+
+/* RFC 8941 4.2.1.2: inner list, after its '('; NULL on error */
+static const char *
+sl_cache_sf_inner_list(const char *p, const char *end)
+{
+    const char  *v;
+    size_t       vl;
+    int          type;
+
+    for ( ;; ) {
+        while (p < end && *p == ' ') {
+            p++;
+        }
+        if (p == end) {
+            return NULL;
+        }
+        if (*p == ')') {
+            return sl_cache_sf_params(p + 1, end);
+        }
+        p = sl_cache_sf_bare_item(p, end, &type, &v, &vl);
+        if (p == NULL) {
+            return NULL;
+        }
+        p = sl_cache_sf_params(p, end);
+        if (p == NULL || p == end || (*p != ' ' && *p != ')')) {
+            return NULL;
+        }
+    }
+}
+
+/*
+ * RFC 8941 4.2.2: the members of one field line (a dictionary) appended
+ * to m[*n].  Returns SL_OK or SL_ERROR (not a dictionary, or too many
+ * members).
+ */
+static int
+sl_cache_sf_dictionary(const char *p, const char *end,
+    struct sl_cache_sf_member *m, size_t *n)
+{
+    struct sl_cache_sf_member  *e;
+    const char                 *q;
+
+    while (p < end && *p == ' ') {
+        p++;
+    }
+    while (p < end) {
+        if (*n == SL_CACHE_SF_MAX) {
+            return SL_ERROR;
+        }
+        e = &m[(*n)++];
+        e->key = p;
+        q = sl_cache_sf_key(p, end);
+        if (q == NULL) {
+            return SL_ERROR;
+        }
+        e->klen = (size_t) (q - p);
+        p = q;
+        e->type = SL_SF_BOOL_TRUE;
+        e->val = NULL;
+        e->vlen = 0;
+        if (p < end && *p == '=') {
+            p++;
+            if (p < end && *p == '(') {
+                e->type = SL_SF_OTHER;
+                p = sl_cache_sf_inner_list(p + 1, end);
+            } else {
+                p = sl_cache_sf_bare_item(p, end, &e->type, &e->val,
+                                          &e->vlen);
+            }
+            if (p == NULL) {
+                return SL_ERROR;
+            }
+        }
+        p = sl_cache_sf_params(p, end);
+        if (p == NULL) {
+            return SL_ERROR;
+        }
+        while (p < end && sl_cache_is_ows((unsigned char) *p)) {
+            p++;
+        }
+        if (p == end) {
+            break;
+        }
+        if (*p != ',') {
+            return SL_ERROR;
+        }
+        p++;
+        while (p < end && sl_cache_is_ows((unsigned char) *p)) {
+            p++;
+        }
+        if (p == end) {
+            return SL_ERROR;        /* trailing comma */
+        }
+    }
+    return SL_OK;
+}
+
+/*
+ * Parses the targeted field name of h into cc with the Cache-Control
+ * semantics.  Returns SL_DECLINED when the field is absent, empty or not
+ * a valid dictionary: RFC 9213 2.1 says to ignore it then.  Lines are
+ * members of one dictionary (RFC 8941 4.2: combined with ", "), so an
+ * empty line among others is a parse error, as ", a" would be.
+ */
+static int
+sl_cache_targeted_parse(const struct sl_http_head *h, const char *name,
+    struct sl_cache_cc *cc)
+{
+    struct sl_cache_sf_member     m[SL_CACHE_SF_MAX];
+    const struct sl_http_header  *f;
+    struct sl_cache_dir           d;
+    size_t                        n = 0, i, j, nlen = strlen(name);
+    unsigned                      k = 0, lines = 0, empty = 0;
+    uint32_t                      hash;
+
+    sl_cache_cc_init(cc);
+    hash = sl_http_hash_name(name, nlen);
+    while ((f = sl_cache_next_field(h, name, nlen, hash, &k)) != NULL) {
+        lines++;
+        if (f->value.len == 0) {
+            empty++;
+            continue;
+        }
+        if (sl_cache_sf_dictionary(f->value.data,
+                                   f->value.data + f->value.len, m, &n)
+            != SL_OK)
+        {
+            return SL_DECLINED;
+        }
+    }
+    if (lines == 0 || empty == lines || (empty > 0 && n > 0) || n == 0) {
+        return SL_DECLINED;
+    }
+
+    cc->present = 1;
+    for (i = 0; i < n; i++) {
+        /* a later member with the same key wins (RFC 8941 4.2.2) */
+        for (j = i + 1; j < n; j++) {
+            if (m[j].klen == m[i].klen
+                && memcmp(m[j].key, m[i].key, m[i].klen) == 0)
+            {
+                break;
+            }
+        }
+        if (j < n || m[i].type == SL_SF_BOOL_FALSE) {
+            continue;
+        }
+        memset(&d, 0, sizeof(d));
+        d.name = m[i].key;
+        d.nlen = m[i].klen;
+        if (m[i].type == SL_SF_INTEGER) {
+            d.has_val = 1;
+            d.val = m[i].val;       /* a '-' makes it invalid */
+            d.vlen = m[i].vlen;
+        } else if (m[i].type == SL_SF_OTHER) {
+            /*
+             * Not the type the directive takes (RFC 9213 2.1: "SHOULD
+             * NOT consume"): a number directive becomes invalid, a
+             * qualified private or no-cache still counts.
+             */
+            d.has_val = 1;
+            d.val = "";
+            d.vlen = 0;
+        }
+        sl_cache_cc_apply(cc, &d);
+    }
+    return SL_OK;
 }
 
 /* ---- storing (RFC 9111 3, 4.2) ------------------------------------------ */
@@ -865,7 +1210,7 @@ sl_cache_storable(const struct sl_http_head *req,
     const struct sl_cache_cc  *c;
     int64_t              expires, v, lifetime;
     int                  status = resp->status, has_expires, explicit_, any;
-    int                  auth, heuristic_ok;
+    int                  auth, heuristic_ok, targeted;
     size_t               i;
 
     memset(m, 0, sizeof(*m));
@@ -895,8 +1240,9 @@ sl_cache_storable(const struct sl_http_head *req,
     }
 
     /* RFC 9213 2.1: the targeted field replaces Cache-Control */
-    if (sl_cache_targeted_present(resp, "CDN-Cache-Control")) {
-        sl_cache_cc_parse(resp, "CDN-Cache-Control", &cdn);
+    targeted = sl_cache_targeted_parse(resp, "CDN-Cache-Control", &cdn)
+               == SL_OK;
+    if (targeted) {
         c = &cdn;
     } else {
         sl_cache_cc_parse(resp, "Cache-Control", &cc);
@@ -969,7 +1315,8 @@ sl_cache_storable(const struct sl_http_head *req,
     m->sie = c->stale_if_error > 0 ? c->stale_if_error : 0;
 
     /* RFC 9111 4.2.1: explicit freshness, in order of precedence */
-    has_expires = sl_cache_expires(resp, &expires);
+    /* RFC 9213 2.2: a targeted field displaces Expires too */
+    has_expires = !targeted && sl_cache_expires(resp, &expires);
     explicit_ = 1;
     if (c->s_maxage != SL_CACHE_UNSET) {
         lifetime = c->s_maxage;

@@ -478,6 +478,96 @@ START_TEST(test_cdn_cc_precedence)
 }
 END_TEST
 
+/*
+ * RFC 9213 2.1, RFC 8941 3.2: the targeted field is a Structured Fields
+ * dictionary; one that does not parse is ignored as a whole.
+ */
+START_TEST(test_cdn_cc_structured)
+{
+    static const char *const  bad[] = {
+        "MAX-AGE=100",                  /* keys are lowercase */
+        "max-age=100,",                 /* trailing comma */
+        "max-age=1234567890123456",     /* 16 digits */
+        "max-age=100 junk",
+        "max-age=\"100",
+        "max-age = 100",
+        ", max-age=100",
+        "max-age=1.2345",
+        "max-age=100;",
+    };
+    struct sl_cache_meta  m;
+    struct sl_cache_cc    cc;
+    char                  f[256];
+    size_t                i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(f, sizeof(f), "Cache-Control: max-age=10\r\n"
+                 "CDN-Cache-Control: %s\r\n", bad[i]);
+        ck_assert_int_eq(store_simple(200, f, &m), SL_CACHE_STORE_OK);
+        ck_assert_msg(m.lifetime == 10, "\"%s\" used: %lld", bad[i],
+                      (long long) m.lifetime);
+    }
+    /* later duplicates win, without making it stale */
+    ck_assert_int_eq(store_simple(200, "CDN-Cache-Control: max-age=5,"
+                                  " max-age=100\r\n", &m), SL_CACHE_STORE_OK);
+    ck_assert_int_eq(m.lifetime, 100);
+    /* parameters are ignored; ?0 is false */
+    ck_assert_int_eq(store_simple(200, "Cache-Control: no-store\r\n"
+                                  "CDN-Cache-Control: max-age=50;x=1,"
+                                  " no-store=?0\r\n", &m), SL_CACHE_STORE_OK);
+    ck_assert_int_eq(m.lifetime, 50);
+    ck_assert_int_eq(store_simple(200, "CDN-Cache-Control: max-age=50,"
+                                  " no-store=?1\r\n", &m), SL_CACHE_STORE_NO);
+    /* a max-age that is not an Integer: stale */
+    ck_assert_int_eq(store_simple(200, "CDN-Cache-Control: max-age=\"50\"\r\n"
+                                  "ETag: \"a\"\r\n", &m), SL_CACHE_STORE_OK);
+    ck_assert_int_eq(m.lifetime, 0);
+    ck_assert_int_eq(store_simple(200, "CDN-Cache-Control: max-age=-5\r\n"
+                                  "ETag: \"a\"\r\n", &m), SL_CACHE_STORE_OK);
+    ck_assert_int_eq(m.lifetime, 0);
+    /* a qualified private is a String: still private */
+    ck_assert_int_eq(store_simple(200, "CDN-Cache-Control: max-age=50,"
+                                  " private=\"Set-Cookie\"\r\n", &m),
+                     SL_CACHE_STORE_NO);
+    /* several lines form one dictionary */
+    ck_assert_int_eq(store_simple(200, "CDN-Cache-Control: max-age=50\r\n"
+                                  "CDN-Cache-Control: must-revalidate,"
+                                  " stale-if-error=9\r\n", &m),
+                     SL_CACHE_STORE_OK);
+    ck_assert_int_eq(m.lifetime, 50);
+    ck_assert_int_eq(m.sie, 9);
+    ck_assert(m.flags & SL_CACHE_F_MUST_REVALIDATE);
+    /* inner lists, tokens, byte sequences are valid syntax */
+    cc_of("CDN-Cache-Control: no-cache=(a b);p, x=tok/en:1, y=:AB+/=:,"
+          " max-age=7\r\n", "CDN-Cache-Control", &cc);
+    ck_assert(cc.present && cc.no_cache);
+    ck_assert_int_eq(cc.max_age, 7);
+    cc_of("CDN-Cache-Control: max-age=7,\r\n", "CDN-Cache-Control", &cc);
+    ck_assert(!cc.present);
+    ck_assert_int_eq(cc.max_age, SL_CACHE_UNSET);
+}
+END_TEST
+
+/* RFC 9213 2.2: a used targeted field displaces Expires too */
+START_TEST(test_cdn_cc_ignores_expires)
+{
+    struct sl_cache_meta  m;
+
+    ck_assert_int_eq(store_simple(200, "CDN-Cache-Control: public\r\n"
+                                  "Date: " D0 "\r\nETag: \"a\"\r\n"
+                                  "Expires: Sun, 06 Nov 1994 09:49:37 GMT\r\n",
+                                  &m), SL_CACHE_STORE_OK);
+    ck_assert(m.flags & SL_CACHE_F_HEURISTIC);
+    ck_assert_int_eq(m.lifetime, 0);
+    /* an invalid targeted field leaves Expires in force */
+    ck_assert_int_eq(store_simple(200, "CDN-Cache-Control: Public\r\n"
+                                  "Date: " D0 "\r\n"
+                                  "Expires: Sun, 06 Nov 1994 09:49:37 GMT\r\n",
+                                  &m), SL_CACHE_STORE_OK);
+    ck_assert_int_eq(m.lifetime, 3600);
+}
+END_TEST
+
 /* ---- storing (RFC 9111 3) ------------------------------------------------ */
 
 /* RFC 9111 3: only methods whose responses we cache */
@@ -1808,6 +1898,8 @@ main(void)
     tcase_add_test(tc, test_cc_lenient_syntax);
     tcase_add_test(tc, test_cc_permissive_with_argument);
     tcase_add_test(tc, test_cdn_cc_precedence);
+    tcase_add_test(tc, test_cdn_cc_structured);
+    tcase_add_test(tc, test_cdn_cc_ignores_expires);
 
     tcase_add_test(tc, test_store_method);
     tcase_add_test(tc, test_store_status_codes);
