@@ -1704,6 +1704,29 @@ sl_cache_freshen(struct sl_cache_ctx *ctx, const struct sl_http_head *rh)
     return SL_OK;
 }
 
+/*
+ * Whether a 304 to the client's own conditional names the stored object
+ * by its strong ETag: then it freshens the object too (RFC 9111 4.3.4).
+ */
+static int
+sl_cache_same_etag(struct sl_cache_ctx *ctx, const struct sl_http_head *rh)
+{
+    const struct sl_str *e;
+    const char *head, *v;
+    size_t hlen, vl;
+    int i;
+
+    i = sl_http_find_header(rh, "etag");
+    if (i < 0)
+        return 0;
+    e = &rh->headers[i].value;
+    if (e->len < 2 || e->data[0] != '"')
+        return 0;
+    sl_cache_obj_head(ctx->obj, &head, &hlen);
+    return sl_cache_head_field(head, hlen, "ETag", &v, &vl) && vl == e->len
+           && memcmp(v, e->data, vl) == 0;
+}
+
 int
 sl_http_cache_response(struct sl_http_request *r, struct sl_http_head *rh)
 {
@@ -1722,7 +1745,9 @@ sl_http_cache_response(struct sl_http_request *r, struct sl_http_head *rh)
     if (ctx->key.len == 0)
         goto relay;
 
-    if (rh->status == 304 && ctx->revalidate && ctx->obj != NULL) {
+    if (rh->status == 304 && ctx->obj != NULL
+        && (ctx->revalidate || sl_cache_same_etag(ctx, rh)))
+    {
         if (sl_cache_freshen(ctx, rh) != SL_OK)
             return SL_DECLINED;
         sl_cache_unclaim_now(ctx);
