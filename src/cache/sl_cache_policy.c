@@ -75,22 +75,29 @@ sl_cache_is_digit(int c)
     return c >= '0' && c <= '9';
 }
 
-/* RFC 9110 5.6.2 tchar */
-static int
+/* RFC 9110 5.6.2 tchar, as a table: it runs per byte of field names */
+static const unsigned char  sl_cache_tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
+static inline int
 sl_cache_is_tchar(int c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-        || sl_cache_is_digit(c))
-    {
-        return 1;
-    }
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-    case '+': case '-': case '.': case '^': case '_': case '`': case '|':
-    case '~':
-        return 1;
-    }
-    return 0;
+    return sl_cache_tchar[c & 0xff];
 }
 
 static int
@@ -1768,30 +1775,65 @@ int
 sl_cache_vary_match(const char *blob, size_t len,
     const struct sl_http_head *req)
 {
-    struct sl_cache_vary_it   it;
-    const char               *name, *val;
-    size_t                    i = 0, nlen;
-    uint32_t                  vlen, k;
-    int                       tag, rc, present;
+    const struct sl_http_header  *f;
+    struct sl_cache_vary_it       it;
+    const char                   *name, *val;
+    size_t                        i = 0, nlen;
+    uint32_t                      vlen, k, hash;
+    unsigned                      idx;
+    int                           tag, rc;
 
     while ((rc = sl_cache_vary_entry(blob, len, &i, &name, &nlen, &tag,
                                      &val, &vlen)) == 1)
     {
-        present = sl_cache_has_field(req, name, nlen);
+        hash = sl_http_hash_name(name, nlen);
+        idx = 0;
+        f = sl_cache_next_field(req, name, nlen, hash, &idx);
         if (tag == 'A') {
-            if (present) {
+            if (f != NULL) {
                 return 0;
             }
             continue;
         }
-        if (!present) {
+        if (f == NULL) {
             return 0;
         }
-        sl_cache_vary_it_init(&it, req, name, nlen);
-        for (k = 0; k < vlen; k++) {
+        /* the iterator, positioned on the first line found */
+        memset(&it, 0, sizeof(it));
+        it.h = req;
+        it.name = name;
+        it.nlen = nlen;
+        it.hash = hash;
+        it.idx = idx;
+        it.p = f->value.data;
+        it.end = it.p + f->value.len;
+        it.last = -1;
+        it.started = 1;
+        k = 0;
+        while (k < vlen) {
+            /*
+             * Fast path: plain bytes of the current line compare as
+             * they are; the iterator handles whitespace, quotes and
+             * line joins.
+             */
+            if (!it.quote && !it.sp) {
+                while (k < vlen && it.p < it.end && *it.p != ' '
+                       && *it.p != '\t' && *it.p != '"')
+                {
+                    if (*it.p != val[k]) {
+                        return 0;
+                    }
+                    it.last = (unsigned char) *it.p++;
+                    k++;
+                }
+                if (k == vlen) {
+                    break;
+                }
+            }
             if (sl_cache_vary_it_next(&it) != (unsigned char) val[k]) {
                 return 0;
             }
+            k++;
         }
         if (sl_cache_vary_it_next(&it) != -1) {
             return 0;
@@ -1896,22 +1938,43 @@ sl_cache_head_line(const char *head, size_t hlen, size_t *off,
     return 1;
 }
 
+/*
+ * Runs per hit (ETag, Last-Modified): each line is only tested for
+ * "name:" at its start and otherwise skipped with memchr.
+ */
 int
 sl_cache_head_field(const char *head, size_t hlen, const char *name,
     const char **value, size_t *vlen)
 {
-    struct sl_cache_line  l;
-    size_t                off = 0, nlen = strlen(name);
+    const char  *p = head, *end = head + hlen, *e, *v;
+    size_t       nlen = strlen(name);
 
-    while (sl_cache_head_line(head, hlen, &off, &l)) {
-        if (l.empty) {
-            break;
+    while (p < end) {
+        if (*p == '\n' || (*p == '\r' && (p + 1 == end || p[1] == '\n'))) {
+            break;                  /* the empty line */
         }
-        if (l.is_field && sl_cache_caseeq(l.name, l.nlen, name, nlen)) {
-            *value = l.val;
-            *vlen = l.vlen;
+        e = memchr(p, '\n', (size_t) (end - p));
+        if (e == NULL) {
+            e = end;
+        }
+        if ((size_t) (e - p) > nlen && p[nlen] == ':'
+            && sl_cache_caseeq(p, nlen, name, nlen))
+        {
+            v = p + nlen + 1;
+            if (e > v && e[-1] == '\r') {
+                e--;
+            }
+            while (v < e && sl_cache_is_ows((unsigned char) *v)) {
+                v++;
+            }
+            while (e > v && sl_cache_is_ows((unsigned char) e[-1])) {
+                e--;
+            }
+            *value = v;
+            *vlen = (size_t) (e - v);
             return 1;
         }
+        p = e < end ? e + 1 : end;
     }
     return 0;
 }
@@ -2209,8 +2272,10 @@ sl_cache_conditional(const struct sl_http_head *req, const char *head,
     size_t hlen, const struct sl_cache_meta *m)
 {
     struct sl_cache_etag  etag;
+    const struct sl_str  *n;
     int64_t               d, lm;
     int                   have, get_head, status;
+    unsigned              i;
 
     /*
      * RFC 9110 13.2.1: preconditions are ignored when the response
@@ -2218,6 +2283,19 @@ sl_cache_conditional(const struct sl_http_head *req, const char *head,
      */
     status = m != NULL ? m->status : sl_cache_head_status(head, hlen);
     if (status < 200 || status > 299) {
+        return 0;
+    }
+
+    /* most requests carry no precondition: one pass to find out */
+    for (i = 0; i < req->nheaders; i++) {
+        n = &req->headers[i].name;
+        if (n->len > 3 && (n->data[0] | 0x20) == 'i'
+            && (n->data[1] | 0x20) == 'f' && n->data[2] == '-')
+        {
+            break;
+        }
+    }
+    if (i == req->nheaders) {
         return 0;
     }
 

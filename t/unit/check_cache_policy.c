@@ -1553,6 +1553,31 @@ START_TEST(test_head_merge)
 }
 END_TEST
 
+/* the proxy's stored heads: field lines only, no status, no empty line */
+START_TEST(test_head_merge_fields_only)
+{
+    static const char  h[] = "ETag: \"v1\"\r\nX-A: 1\r\nCache-Control: "
+                             "max-age=5\r\n";
+    static const char  want[] = "ETag: \"v1\"\r\nX-A: 1\r\n"
+                                "Cache-Control: max-age=60\r\n";
+    char               out[256];
+    int                n;
+
+    parse_resp(&rs, "HTTP/1.1 304 Not Modified\r\n"
+               "cache-control: max-age=60\r\n\r\n");
+    n = sl_cache_head_merge(h, sizeof(h) - 1, &rs, out, sizeof(out));
+    ck_assert_int_eq(n, (int) sizeof(want) - 1);
+    /* the 304's line as sent, name case included */
+    ck_assert(memcmp(out, "ETag: \"v1\"\r\nX-A: 1\r\n"
+                          "cache-control: max-age=60\r\n", (size_t) n) == 0);
+    /* an empty 304 changes nothing */
+    parse_resp(&rs, "HTTP/1.1 304 Not Modified\r\n\r\n");
+    n = sl_cache_head_merge(h, sizeof(h) - 1, &rs, out, sizeof(out));
+    ck_assert_int_eq(n, (int) sizeof(h) - 1);
+    ck_assert(memcmp(out, h, (size_t) n) == 0);
+}
+END_TEST
+
 /* ---- conditionals (RFC 9110 13) ------------------------------------------ */
 
 static int
@@ -1949,6 +1974,7 @@ main(void)
     tcase_add_test(tc, test_head_field);
     tcase_add_test(tc, test_head_keep);
     tcase_add_test(tc, test_head_merge);
+    tcase_add_test(tc, test_head_merge_fields_only);
 
     tcase_add_test(tc, test_cond_if_none_match);
     tcase_add_test(tc, test_cond_if_modified_since);
