@@ -43,9 +43,20 @@
  *
  * Reference counts: the index holds one reference on each linked object,
  * every lookup one more, the writer one on an uncommitted object.  An
- * object is freed by whoever drops the last one.  A new reference is only
- * taken under the object's stripe lock while it is linked, so an object
- * with refs == 1 under that lock is unused and may be evicted.
+ * object is freed by whoever drops the last one (under alloc).  A new
+ * reference is only taken under the object's stripe lock while it is
+ * linked, so an object with refs == 1 under that lock is unused and may
+ * be evicted.
+ *
+ * A process may die anywhere, holding any lock (robust mutexes hand the
+ * lock to the next taker with EOWNERDEAD).  Stripes and claims are only
+ * changed by single stores, so they stay whole.  The allocator's state is
+ * rebuilt from the blocks (sl_cache_rebuild()), which is possible because
+ * an object's header and block chain only change under alloc, objects
+ * enter the index after the LRU and leave it before their count drops.
+ * What a dead process leaks: the references it held (those objects stay
+ * until purged or reloaded away), and objects it was writing, which
+ * sl_cache_expire() frees once it sees the writer gone.
  */
 #include "sl_core.h"
 #include "sl_cache_store.h"
@@ -66,6 +77,7 @@
 #define SL_CACHE_CLAIM_SETS     64
 #define SL_CACHE_CLAIM_WAYS     8
 #define SL_CACHE_EVICT_SCAN     256     /* LRU tail objects tried at most */
+#define SL_CACHE_WRITER_CHECK   10000   /* ms before a writer is looked for */
 
 enum sl_cache_cls {
     SL_CACHE_CLS_FREE = 0,
@@ -106,6 +118,10 @@ struct sl_cache_obj {
     uint32_t                big;        /* unit + 1 of the 16 KiB tail */
     uint32_t                nbig;       /* blocks in that tail */
     struct sl_cache_store  *store;      /* for body_iov: the chain links */
+    int64_t                 ctime;      /* ms, when obj_new made it */
+    uint64_t                seq;        /* unique in the store */
+    pid_t                   pid;        /* the writer */
+    uint32_t                pad;
     unsigned char           meta[SL_CACHE_META_SIZE];
     char                    data[];     /* key, vary, head, body... */
 };
@@ -131,6 +147,7 @@ struct sl_cache_store {
     size_t                  max_object; /* as configured */
     size_t                  max_size;   /* effective: at most half */
     uint64_t                seed;       /* hash seed */
+    uint64_t                seq;        /* atomic: object numbers */
 
     uint32_t                nunits;
     uint32_t                npages;
@@ -154,6 +171,7 @@ struct sl_cache_store {
     struct sl_cache_obj    *limbo;
 
     uint64_t                owner_dead; /* atomic: locks recovered */
+    uint32_t                disabled;   /* damaged beyond repair */
     uint64_t                counters[SL_CACHE_STAT_N] __attribute__((
                                 aligned(64)));      /* atomic */
 
@@ -231,10 +249,13 @@ failed:
     return SL_ERROR;
 }
 
+static void sl_cache_rebuild(struct sl_cache_store *s);
+
 /*
- * A process died holding l: the lock is made usable again.  Critical
- * sections only relink a few pointers, so the damage is at most one
- * half-done relink; sl_cache_store_check() reports it if there is any.
+ * A process died holding l: the lock is made usable again.  Whatever a
+ * stripe or the claim table guards is changed by single stores, so a
+ * dead holder leaves it whole.  The allocator's lists are doubly linked
+ * and may be left half relinked: they are rebuilt from the blocks.
  */
 static void
 sl_cache_owner_dead(struct sl_cache_store *s, struct sl_cache_lock *l)
@@ -245,6 +266,8 @@ sl_cache_owner_dead(struct sl_cache_store *s, struct sl_cache_lock *l)
                  l == &s->alloc ? "allocator"
                  : l == &s->claim_lock ? "claims" : "index");
     pthread_mutex_consistent(&l->mutex);
+    if (l == &s->alloc)
+        sl_cache_rebuild(s);
 }
 
 static void
@@ -429,7 +452,7 @@ sl_cache_store_reuse(void *base, size_t size, size_t max_object)
         || s->version != SL_CACHE_STORE_VERSION
         || s->size != size || s->base != base
         || s->layout != SL_CACHE_LAYOUT
-        || s->nstripes != SL_CACHE_NSTRIPES)
+        || s->nstripes != SL_CACHE_NSTRIPES || s->disabled)
     {
         return NULL;
     }
@@ -632,16 +655,34 @@ sl_cache_key_eq(const struct sl_cache_obj *o, uint64_t hash, const char *key,
 }
 
 /*
+ * Where o hangs in its bucket chain, or NULL if it is in none: a process
+ * killed between the two halves of a commit or an eviction may leave a
+ * linked object out of the index (never the other way round), and such
+ * an object simply has nothing to unhook.  The stripe is held.
+ */
+static struct sl_cache_obj **
+sl_cache_find_pp(struct sl_cache_store *s, struct sl_cache_obj *o)
+{
+    struct sl_cache_obj **pp;
+
+    for (pp = sl_cache_bucket(s, o->hash); *pp != NULL; pp = &(*pp)->hnext) {
+        if (*pp == o)
+            return pp;
+    }
+    return NULL;
+}
+
+/*
  * Takes o (at *pp in its bucket chain) out of the index and drops the
  * index's reference; o is freed now if nobody else holds one, otherwise
  * it waits in limbo for its last release.  The stripe is held.
  */
 static void
-sl_cache_unlink(struct sl_cache_store *s, struct sl_cache_obj **pp)
+sl_cache_unlink(struct sl_cache_store *s, struct sl_cache_obj **pp,
+    struct sl_cache_obj *o)
 {
-    struct sl_cache_obj *o = *pp;
-
-    *pp = o->hnext;
+    if (pp != NULL)
+        *pp = o->hnext;
     o->hnext = NULL;
     sl_cache_lock(s, &s->alloc);
     sl_cache_lru_remove(s, o);
@@ -666,7 +707,6 @@ sl_cache_evict_one(struct sl_cache_store *s, int64_t inactive_before)
     struct sl_cache_obj *o, **pp;
     struct sl_cache_lock *l;
     unsigned scanned;
-    uint32_t one;
 
     for (o = s->lru_oldest, scanned = 0;
          o != NULL && scanned < SL_CACHE_EVICT_SCAN;
@@ -683,19 +723,22 @@ sl_cache_evict_one(struct sl_cache_store *s, int64_t inactive_before)
         l = sl_cache_stripe(s, o->hash);
         if (sl_cache_trylock(s, l) != SL_OK)
             continue;
-        one = 1;
-        if (!__atomic_compare_exchange_n(&o->refs, &one, 0, 0,
-                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-        {
+        /*
+         * Under the stripe nobody can take a new reference, and with
+         * refs == 1 nobody holds one to drop: the count is stable.  The
+         * object leaves the index before its count goes to zero, so that
+         * a process killed in between never leaves an index entry
+         * without its reference.
+         */
+        if (__atomic_load_n(&o->refs, __ATOMIC_ACQUIRE) != 1) {
             sl_cache_unlock(l);
             continue;
         }
-        for (pp = sl_cache_bucket(s, o->hash); *pp != o; pp = &(*pp)->hnext)
-        {
-            SL_ASSERT(*pp != NULL);
-        }
-        *pp = o->hnext;
+        pp = sl_cache_find_pp(s, o);
+        if (pp != NULL)
+            *pp = o->hnext;
         o->hnext = NULL;
+        __atomic_store_n(&o->refs, 0, __ATOMIC_RELEASE);
         sl_cache_lru_remove(s, o);
         o->state = SL_CACHE_OBJ_UNLINKED;
         sl_cache_obj_free_blocks(s, o);
@@ -707,20 +750,174 @@ sl_cache_evict_one(struct sl_cache_store *s, int64_t inactive_before)
     return SL_DECLINED;
 }
 
-/* A block of class cls, evicting for room; UINT32_MAX if there is none. */
+/*
+ * A block of class cls, or, with no free page to cut one from, of any
+ * class from min up that has a free block (a body can go in blocks of any
+ * size; better a smaller block than an eviction); evicts as long as
+ * nothing fits.  UINT32_MAX if there is no room.  alloc is held.
+ */
 static uint32_t
-sl_cache_alloc(struct sl_cache_store *s, int cls)
+sl_cache_alloc_locked(struct sl_cache_store *s, int cls, int min)
 {
     uint32_t u;
+    int c;
 
-    sl_cache_lock(s, &s->alloc);
     for (;;) {
         u = sl_cache_block_alloc(s, cls);
-        if (u != UINT32_MAX || sl_cache_evict_one(s, -1) != SL_OK)
+        if (u != UINT32_MAX)
+            return u;
+        for (c = SL_CACHE_CLS_4K; c >= min; c--) {
+            if (s->cls_free[c])
+                return sl_cache_block_alloc(s, c);
+        }
+        if (sl_cache_evict_one(s, -1) != SL_OK)
+            return UINT32_MAX;
+    }
+}
+
+/* ---- rebuilding the allocator (alloc held) ------------------------------ */
+
+static int
+sl_cache_pid_dead(pid_t pid)
+{
+    return pid <= 0 || (kill(pid, 0) == -1 && errno == ESRCH);
+}
+
+/*
+ * Walks o's chain: 1 if it is sound (every block in range, in use by the
+ * page table, not claimed by another object, ending at o->last with
+ * o->nunits units); marks its units in map when mark is set.
+ */
+static int
+sl_cache_rebuild_chain(struct sl_cache_store *s, struct sl_cache_obj *o,
+    uint8_t *map, int mark)
+{
+    uint32_t u, n, units = 0, cls, i;
+
+    for (u = o->first, n = 0; ; u = s->next[u] - 1, n++) {
+        if (u >= s->nunits || n > o->nunits)
+            return 0;
+        cls = sl_cache_unit_cls(s, u);
+        if (cls == SL_CACHE_CLS_FREE || u % sl_cache_cls_units[cls] != 0)
+            return 0;
+        for (i = u; i < u + sl_cache_cls_units[cls]; i++) {
+            if (map[i / 8] & (1u << (i % 8)))
+                return 0;
+            if (mark)
+                map[i / 8] |= (uint8_t) (1u << (i % 8));
+        }
+        units += sl_cache_cls_units[cls];
+        if (s->next[u] == 0 || u == o->last)
             break;
     }
-    sl_cache_unlock(&s->alloc);
-    return u;
+    return s->next[u] == 0 && u == o->last && units == o->nunits;
+}
+
+/*
+ * Rebuilds the free lists, the LRU and the limbo list from the blocks
+ * themselves, after a process died holding the allocator lock.  Every
+ * object's header and chain only change under that lock and in an order
+ * that keeps them readable: the objects found in the blocks (magic, store
+ * and first block agreeing) are the truth.  Objects of no use to anyone
+ * are freed: no reference left, or being written by a process that is
+ * gone.  A linked object whose chain is broken cannot be taken out of
+ * the index here (the stripes are not held): the store is then disabled
+ * (lookups miss, nothing is stored) until the next reload makes a new one.
+ * The LRU order is lost; bucket chains are untouched.
+ */
+static void
+sl_cache_rebuild(struct sl_cache_store *s)
+{
+    struct sl_cache_obj *o;
+    uint32_t page, u, step, per, i, cls, kept = 0, dropped = 0;
+    uint8_t *map, used;
+
+    map = calloc(s->nunits / 8 + 1, 1);
+    if (map == NULL) {
+        sl_log_error(SL_LOG_ALERT, errno, "calloc() failed while rebuilding "
+                     "a cache store: the store is disabled");
+        __atomic_store_n(&s->disabled, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    s->lru_newest = s->lru_oldest = s->limbo = NULL;
+    s->nlru = s->nlimbo = 0;
+
+    for (page = 0; page < s->npages; page++) {
+        cls = s->pcls[page];
+        if (cls == SL_CACHE_CLS_FREE || cls >= SL_CACHE_CLS_N)
+            continue;
+        step = sl_cache_cls_units[cls];
+        for (u = page * SL_CACHE_PAGE_UNITS;
+             u < (page + 1) * SL_CACHE_PAGE_UNITS; u += step)
+        {
+            o = (struct sl_cache_obj *) sl_cache_unit_ptr(s, u);
+            if (o->magic != SL_CACHE_OBJ_MAGIC || o->store != s
+                || o->first != u || o->state < SL_CACHE_OBJ_NEW
+                || o->state > SL_CACHE_OBJ_UNLINKED)
+            {
+                continue;
+            }
+            if (!sl_cache_rebuild_chain(s, o, map, 0)) {
+                if (o->state == SL_CACHE_OBJ_LINKED) {
+                    sl_log_error(SL_LOG_ALERT, 0, "a cache store is "
+                                 "damaged beyond repair: it is disabled "
+                                 "until a reload");
+                    __atomic_store_n(&s->disabled, 1, __ATOMIC_RELAXED);
+                }
+                o->magic = SL_CACHE_OBJ_FREED;
+                dropped++;
+                continue;
+            }
+            /*
+             * No reference left (an object leaves the index before its
+             * count drops to 0, so it is in no bucket), or a writer gone.
+             */
+            if (__atomic_load_n(&o->refs, __ATOMIC_ACQUIRE) == 0
+                || (o->state == SL_CACHE_OBJ_NEW && sl_cache_pid_dead(o->pid)))
+            {
+                o->magic = SL_CACHE_OBJ_FREED;
+                dropped++;
+                continue;
+            }
+            (void) sl_cache_rebuild_chain(s, o, map, 1);
+            if (o->state == SL_CACHE_OBJ_LINKED) {
+                sl_cache_lru_push(s, o);
+            } else {
+                sl_cache_limbo_push(s, o);
+            }
+            kept++;
+        }
+    }
+
+    /* Everything not marked is free. */
+    s->page_free = 0;
+    s->free_units = 0;
+    memset(s->cls_free, 0, sizeof(s->cls_free));
+    for (page = s->npages; page-- > 0; /* void */) {
+        u = page * SL_CACHE_PAGE_UNITS;
+        used = map[u / 8] | map[u / 8 + 1];     /* 16 units: two bytes */
+        s->pfree[page] = 0;
+        if (used == 0) {
+            sl_cache_page_push(s, u);
+            s->free_units += SL_CACHE_PAGE_UNITS;
+            continue;
+        }
+        cls = s->pcls[page];
+        if (cls == SL_CACHE_CLS_16K)
+            continue;
+        step = sl_cache_cls_units[cls];
+        per = SL_CACHE_PAGE_UNITS / step;
+        for (i = 0; i < per; i++) {
+            if (!(map[(u + i * step) / 8] & (1u << ((u + i * step) % 8)))) {
+                sl_cache_cls_push(s, (int) cls, u + i * step);
+                s->pfree[page]++;
+                s->free_units += step;
+            }
+        }
+    }
+    free(map);
+    sl_log_error(SL_LOG_WARN, 0, "cache store rebuilt: %u objects kept, %u "
+                 "dropped", kept, dropped);
 }
 
 /* ---- lookups ------------------------------------------------------------ */
@@ -734,6 +931,8 @@ sl_cache_lookup(struct sl_cache_store *s, const char *key, size_t klen,
     uint64_t hash;
     int64_t now;
 
+    if (sl_unlikely(__atomic_load_n(&s->disabled, __ATOMIC_RELAXED)))
+        return SL_DECLINED;
     hash = sl_cache_hash(s, key, klen);
     l = sl_cache_stripe(s, hash);
     sl_cache_lock(s, l);
@@ -768,12 +967,26 @@ sl_cache_lookup(struct sl_cache_store *s, const char *key, size_t klen,
 void
 sl_cache_obj_release(struct sl_cache_store *s, struct sl_cache_obj *o)
 {
+    uint32_t refs;
+
     SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
-    if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
-    /* The last reference: o is in limbo (unlinked, or never committed). */
+    refs = __atomic_load_n(&o->refs, __ATOMIC_RELAXED);
+    while (refs > 1) {
+        if (__atomic_compare_exchange_n(&o->refs, &refs, refs - 1, 1,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        {
+            return;
+        }
+    }
+    /*
+     * The last reference: o is in limbo (unlinked, or never committed),
+     * and nobody else can take one.  A count only ever reaches 0 under
+     * the allocator lock, so a rebuild can tell garbage from objects
+     * about to be freed.
+     */
     sl_cache_lock(s, &s->alloc);
-    SL_ASSERT(o->state != SL_CACHE_OBJ_LINKED);
+    refs = __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL);
+    SL_ASSERT(refs == 0 && o->state != SL_CACHE_OBJ_LINKED);
     sl_cache_limbo_remove(s, o);
     sl_cache_obj_free_blocks(s, o);
     sl_cache_unlock(&s->alloc);
@@ -887,13 +1100,23 @@ sl_cache_obj_new(struct sl_cache_store *s, const char *key, size_t klen,
     else
         return NULL;    /* the head part must be contiguous */
 
-    u = sl_cache_alloc(s, cls);
-    if (u == UINT32_MAX)
+    if (__atomic_load_n(&s->disabled, __ATOMIC_RELAXED))
         return NULL;
+    /*
+     * The header is written under the allocator lock, with the block:
+     * which blocks belong to which object must always be readable from
+     * the blocks themselves (see sl_cache_rebuild()).
+     */
+    sl_cache_lock(s, &s->alloc);
+    u = sl_cache_alloc_locked(s, cls, cls);
+    if (u == UINT32_MAX) {
+        sl_cache_unlock(&s->alloc);
+        return NULL;
+    }
+    cls = sl_cache_unit_cls(s, u);      /* may be larger than asked */
     s->next[u] = 0;
     o = (struct sl_cache_obj *) sl_cache_unit_ptr(s, u);
     memset(o, 0, sizeof(*o));
-    o->magic = SL_CACHE_OBJ_MAGIC;
     o->state = SL_CACHE_OBJ_NEW;
     o->refs = 1;
     o->klen = (uint32_t) klen;
@@ -901,6 +1124,9 @@ sl_cache_obj_new(struct sl_cache_store *s, const char *key, size_t klen,
     o->hlen = (uint32_t) head_len;
     o->hash = sl_cache_hash(s, key, klen);
     o->store = s;
+    o->ctime = sl_cache_now();
+    o->seq = __atomic_add_fetch(&s->seq, 1, __ATOMIC_RELAXED);
+    o->pid = getpid();
     o->first = o->last = u;
     o->nunits = sl_cache_cls_units[cls];
     if (cls == SL_CACHE_CLS_16K) {
@@ -908,6 +1134,10 @@ sl_cache_obj_new(struct sl_cache_store *s, const char *key, size_t klen,
         o->nbig = 1;
     }
     o->body_off = o->last_used = (uint32_t) need;
+    sl_cache_limbo_push(s, o);
+    o->magic = SL_CACHE_OBJ_MAGIC;
+    sl_cache_unlock(&s->alloc);
+
     if (meta_len)
         memcpy(o->meta, meta, meta_len);
     memcpy(o->data, key, klen);
@@ -915,10 +1145,6 @@ sl_cache_obj_new(struct sl_cache_store *s, const char *key, size_t klen,
         memcpy(o->data + klen, vary, vary_len);
     if (head_len)
         memcpy(o->data + klen + vary_len, head, head_len);
-
-    sl_cache_lock(s, &s->alloc);
-    sl_cache_limbo_push(s, o);
-    sl_cache_unlock(&s->alloc);
     return o;
 }
 
@@ -936,11 +1162,15 @@ sl_cache_obj_append(struct sl_cache_store *s, struct sl_cache_obj *o,
     while (len > 0) {
         bsize = sl_cache_block_size(s, o->last);
         if (o->last_used == bsize) {
-            cls = sl_cache_next_cls(o->nunits);
-            u = sl_cache_alloc(s, cls);
-            if (u == UINT32_MAX)
+            /* Linked in under the lock, like obj_new()'s header. */
+            sl_cache_lock(s, &s->alloc);
+            u = sl_cache_alloc_locked(s, sl_cache_next_cls(o->nunits),
+                                      SL_CACHE_CLS_1K);
+            if (u == UINT32_MAX) {
+                sl_cache_unlock(&s->alloc);
                 return SL_ERROR;
-            /* The chain is the writer's alone until commit. */
+            }
+            cls = sl_cache_unit_cls(s, u);
             s->next[u] = 0;
             s->next[o->last] = u + 1;
             o->last = u;
@@ -956,6 +1186,7 @@ sl_cache_obj_append(struct sl_cache_store *s, struct sl_cache_obj *o,
                 o->big = 0;     /* the 16 KiB tail starts later */
                 o->nbig = 0;
             }
+            sl_cache_unlock(&s->alloc);
             bsize = sl_cache_block_size(s, u);
         }
         n = (uint32_t) sl_min((size_t) (bsize - o->last_used), len);
@@ -1001,19 +1232,23 @@ sl_cache_obj_commit(struct sl_cache_store *s, struct sl_cache_obj *o,
         if (sl_cache_key_eq(*pp, o->hash, o->data, o->klen)
             && replace(*pp, arg))
         {
-            sl_cache_unlink(s, pp);
+            sl_cache_unlink(s, pp, *pp);
             continue;
         }
         pp = &(*pp)->hnext;
     }
-    /* The newest first: lookups without a match take the first. */
-    o->hnext = *bucket;
-    *bucket = o;
+    /*
+     * Linked and in the LRU first, then in the index (the newest first:
+     * lookups without a match take the first).  The stripe keeps the
+     * evictor off it in between.
+     */
     sl_cache_lock(s, &s->alloc);
     sl_cache_limbo_remove(s, o);
     o->state = SL_CACHE_OBJ_LINKED;
     sl_cache_lru_push(s, o);
     sl_cache_unlock(&s->alloc);
+    o->hnext = *bucket;
+    *bucket = o;
     sl_cache_unlock(l);
     /* The writer's reference is now the index's. */
     return SL_OK;
@@ -1064,12 +1299,29 @@ sl_cache_obj_body_len(const struct sl_cache_obj *o)
     return o->body_len;
 }
 
+/*
+ * Where the last body_iov() calls of this process stopped, per object
+ * (a small direct-mapped cache; workers are single-threaded).  A large
+ * body is sent by calling again from where the iovecs ended, and without
+ * this each call would walk the chain from its start: quadratic in the
+ * size of the body.  An entry is only trusted for the very same object
+ * (address and sequence number), whose chain never changes below its end.
+ */
+static struct {
+    const struct sl_cache_obj *o;
+    uint64_t                seq;
+    int64_t                 boff;       /* body offset of ... */
+    uint32_t                u;          /* ... block u, at byte start */
+    uint32_t                start;
+} sl_cache_iov_pos[32];
+
 int
 sl_cache_obj_body_iov(const struct sl_cache_obj *o, int64_t off,
     int64_t len, struct iovec *iov, int niov)
 {
     const struct sl_cache_store *s = o->store;
-    uint32_t u, start, end;
+    uint32_t u, start, end, from, to, slot;
+    int64_t boff;
     char *p, *prev_end = NULL;
     int n = 0;
 
@@ -1077,39 +1329,54 @@ sl_cache_obj_body_iov(const struct sl_cache_obj *o, int64_t off,
         return 0;
     if (len > o->body_len - off)
         len = o->body_len - off;
+    slot = (uint32_t) (((uintptr_t) o / SL_CACHE_UNIT) % 32);
+    if (sl_cache_iov_pos[slot].o == o && sl_cache_iov_pos[slot].seq == o->seq
+        && sl_cache_iov_pos[slot].boff <= off)
+    {
+        u = sl_cache_iov_pos[slot].u;
+        start = sl_cache_iov_pos[slot].start;
+        boff = sl_cache_iov_pos[slot].boff;
+    } else {
+        u = o->first;
+        start = o->body_off;
+        boff = 0;
+    }
     /* Skip whole blocks up to off. */
-    u = o->first;
-    start = o->body_off;
     for (;;) {
         end = u == o->last ? o->last_used : sl_cache_block_size(s, u);
-        if (off < end - start)
+        if (off - boff < (int64_t) (end - start))
             break;
-        off -= end - start;
+        boff += end - start;
         u = s->next[u] - 1;
         start = 0;
     }
-    start += (uint32_t) off;
+    from = start + (uint32_t) (off - boff);
     for (;;) {
-        end = u == o->last ? o->last_used : sl_cache_block_size(s, u);
-        p = sl_cache_unit_ptr(s, u) + start;
-        if ((int64_t) (end - start) > len)
-            end = start + (uint32_t) len;
+        p = sl_cache_unit_ptr(s, u) + from;
+        to = (int64_t) (end - from) > len ? from + (uint32_t) len : end;
         if (p == prev_end) {
-            iov[n - 1].iov_len += end - start;      /* adjacent: merged */
+            iov[n - 1].iov_len += to - from;        /* adjacent: merged */
         } else {
             if (n == niov)
                 break;
             iov[n].iov_base = p;
-            iov[n].iov_len = end - start;
+            iov[n].iov_len = to - from;
             n++;
         }
-        prev_end = p + (end - start);
-        len -= end - start;
+        prev_end = p + (to - from);
+        len -= to - from;
         if (len == 0 || u == o->last)
             break;
+        boff += end - start;
         u = s->next[u] - 1;
-        start = 0;
+        start = from = 0;
+        end = u == o->last ? o->last_used : sl_cache_block_size(s, u);
     }
+    sl_cache_iov_pos[slot].o = o;
+    sl_cache_iov_pos[slot].seq = o->seq;
+    sl_cache_iov_pos[slot].u = u;
+    sl_cache_iov_pos[slot].start = start;
+    sl_cache_iov_pos[slot].boff = boff;
     return n;
 }
 
@@ -1141,11 +1408,8 @@ sl_cache_obj_remove(struct sl_cache_store *s, struct sl_cache_obj *o)
     sl_cache_lock(s, l);
     /* The state only changes under the stripe: no need for alloc here. */
     if (o->state == SL_CACHE_OBJ_LINKED) {
-        for (pp = sl_cache_bucket(s, o->hash); *pp != o; pp = &(*pp)->hnext)
-        {
-            SL_ASSERT(*pp != NULL);
-        }
-        sl_cache_unlink(s, pp);
+        pp = sl_cache_find_pp(s, o);
+        sl_cache_unlink(s, pp, o);
     }
     sl_cache_unlock(l);
 }
@@ -1163,7 +1427,7 @@ sl_cache_purge(struct sl_cache_store *s, const char *key, size_t klen)
     sl_cache_lock(s, l);
     for (pp = sl_cache_bucket(s, hash); *pp != NULL; /* void */) {
         if (sl_cache_key_eq(*pp, hash, key, klen)) {
-            sl_cache_unlink(s, pp);
+            sl_cache_unlink(s, pp, *pp);
             n++;
             continue;
         }
@@ -1191,7 +1455,7 @@ sl_cache_purge_prefix(struct sl_cache_store *s, const char *prefix,
                 if ((*pp)->klen >= plen
                     && memcmp((*pp)->data, prefix, plen) == 0)
                 {
-                    sl_cache_unlink(s, pp);
+                    sl_cache_unlink(s, pp, *pp);
                     n++;
                     continue;
                 }
@@ -1205,15 +1469,31 @@ sl_cache_purge_prefix(struct sl_cache_store *s, const char *prefix,
     return n;
 }
 
+/*
+ * Also frees objects whose writer died while writing them (checked once
+ * they are SL_CACHE_WRITER_CHECK old): nobody else will.
+ */
 int64_t
 sl_cache_expire(struct sl_cache_store *s, int64_t now_ms, int64_t inactive_ms,
     int64_t max)
 {
+    struct sl_cache_obj *o, *next;
     int64_t n = 0;
 
     sl_cache_lock(s, &s->alloc);
     while (n < max && sl_cache_evict_one(s, now_ms - inactive_ms) == SL_OK)
         n++;
+    for (o = s->limbo; o != NULL; o = next) {
+        next = o->next;
+        if (o->state == SL_CACHE_OBJ_NEW
+            && now_ms - o->ctime >= SL_CACHE_WRITER_CHECK
+            && sl_cache_pid_dead(o->pid))
+        {
+            sl_cache_limbo_remove(s, o);
+            __atomic_store_n(&o->refs, 0, __ATOMIC_RELEASE);
+            sl_cache_obj_free_blocks(s, o);
+        }
+    }
     sl_cache_unlock(&s->alloc);
     return n;
 }
@@ -1505,4 +1785,17 @@ uint64_t
 sl_cache_store_test_recovered(struct sl_cache_store *s)
 {
     return __atomic_load_n(&s->owner_dead, __ATOMIC_RELAXED);
+}
+
+void
+sl_cache_store_test_damage(struct sl_cache_store *s)
+{
+    sl_cache_lock(s, &s->alloc);
+    /* What a holder killed in the middle of relinking might leave. */
+    s->lru_newest = s->lru_oldest;
+    s->nlru += 5;
+    s->limbo = NULL;
+    s->page_free = 0;
+    s->cls_free[SL_CACHE_CLS_1K] = 0;
+    s->free_units = 7;
 }

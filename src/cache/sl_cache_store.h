@@ -200,5 +200,7 @@ void sl_cache_store_test_lock(struct sl_cache_store *s, const char *key,
 void sl_cache_store_test_unlock(struct sl_cache_store *s, const char *key,
     size_t klen);
 uint64_t sl_cache_store_test_recovered(struct sl_cache_store *s);
+/* Takes the allocator's lock and garbles its lists (then exit). */
+void sl_cache_store_test_damage(struct sl_cache_store *s);
 
 #endif /* SL_CACHE_STORE_H */

@@ -18,6 +18,18 @@
 #include <sys/wait.h>
 
 #define KiB 1024
+
+/* The store's clock: sl_time_msec, or the real time when that is 0. */
+static int64_t
+sl_cache_now_for_tests(void)
+{
+    struct timespec ts;
+
+    if (sl_time_msec != 0)
+        return sl_time_msec;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 #define MiB (1024 * 1024)
 
 static void *
@@ -798,6 +810,126 @@ START_TEST(test_dead_holder)
 }
 END_TEST
 
+/*
+ * A process dies holding the allocator lock in the middle of relinking
+ * (simulated by garbling the lists): the next taker rebuilds them from the
+ * blocks; every object survives but the dead process's unfinished one.
+ */
+START_TEST(test_rebuild)
+{
+    size_t size = 2 * MiB;
+    char *base = map_zone(size);
+    struct sl_cache_store *s;
+    struct sl_cache_stats st;
+    struct sl_cache_obj *o, *held;
+    static char chunk[5000];
+    char key[32];
+    int i, status;
+    pid_t pid;
+
+    s = sl_cache_store_create(base, size, 256 * KiB);
+    for (i = 0; i < 40; i++) {
+        snprintf(key, sizeof(key), "/rb/%d", i);
+        ck_assert_int_eq(store_obj(s, key, "", "H", (i * 7919) % 70000, 3000),
+                         SL_OK);
+    }
+    ck_assert_int_eq(lookup(s, "/rb/3", &held), SL_OK);
+    ck_assert_int_eq(sl_cache_purge(s, "/rb/3", 5), 1);   /* in limbo */
+
+    pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        o = sl_cache_obj_new(s, "/dying", 6, NULL, 0, "", 0, "H", 1);
+        if (o == NULL || sl_cache_obj_append(s, o, chunk, sizeof(chunk))
+                         != SL_OK)
+        {
+            _exit(1);
+        }
+        sl_cache_store_test_damage(s);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* The first to take the lock rebuilds. */
+    ck_assert_int_eq(store_obj(s, "/after", "", "H", 12345, 1000), SL_OK);
+    ck_assert_uint_eq(sl_cache_store_test_recovered(s), 1);
+    check_store(s);
+    sl_cache_store_stats(s, &st);
+    ck_assert_uint_eq(st.entries, 40);
+    for (i = 0; i < 40; i++) {
+        snprintf(key, sizeof(key), "/rb/%d", i);
+        if (i == 3) {
+            ck_assert_int_eq(lookup(s, key, &o), SL_DECLINED);
+            continue;
+        }
+        ck_assert_int_eq(lookup(s, key, &o), SL_OK);
+        verify_obj(o, key, "", "H", (i * 7919) % 70000);
+        sl_cache_obj_release(s, o);
+    }
+    verify_obj(held, "/rb/3", "", "H", (3 * 7919) % 70000);
+    sl_cache_obj_release(s, held);
+    /* Nothing leaked: emptied, the store is all free again. */
+    ck_assert_int_eq(sl_cache_purge_prefix(s, "/", 1), 40);
+    sl_cache_store_stats(s, &st);
+    ck_assert_uint_eq(st.entries, 0);
+    ck_assert_uint_eq(st.used, 0);
+    check_store(s);
+    munmap(base, size);
+}
+END_TEST
+
+/* A writer dies while writing: expire() frees its object. */
+START_TEST(test_dead_writer)
+{
+    size_t size = 1 * MiB;
+    char *base = map_zone(size);
+    struct sl_cache_store *s;
+    struct sl_cache_stats st;
+    struct sl_cache_obj *o;
+    static char chunk[30000];
+    int status;
+    pid_t pid;
+
+    sl_time_msec = 7000000;
+    s = sl_cache_store_create(base, size, 256 * KiB);
+    ck_assert_int_eq(store_obj(s, "/live", "", "H", 3000, 3000), SL_OK);
+    /* Our own unfinished object must stay. */
+    o = sl_cache_obj_new(s, "/mine", 5, NULL, 0, "", 0, "H", 1);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(sl_cache_obj_append(s, o, chunk, 1000), SL_OK);
+    pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        struct sl_cache_obj *c;
+
+        c = sl_cache_obj_new(s, "/dying", 6, NULL, 0, "", 0, "H", 1);
+        _exit(c == NULL || sl_cache_obj_append(s, c, chunk, sizeof(chunk))
+                           != SL_OK);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    sl_cache_store_stats(s, &st);
+    ck_assert_uint_gt(st.used, 30000);
+    /* Too early to look: nothing happens. */
+    ck_assert_int_eq(sl_cache_expire(s, sl_time_msec + 1000, 3600000, 100), 0);
+    sl_cache_store_stats(s, &st);
+    ck_assert_uint_gt(st.used, 30000);
+    ck_assert_int_eq(sl_cache_expire(s, sl_time_msec + 20000, 3600000, 100),
+                     0);
+    sl_cache_store_stats(s, &st);
+    ck_assert_uint_lt(st.used, 10000);
+    check_store(s);
+    ck_assert_int_eq(sl_cache_obj_commit(s, o, NULL, NULL), SL_OK);
+    ck_assert_int_eq(lookup(s, "/mine", &o), SL_OK);
+    ck_assert_int_eq(sl_cache_obj_body_len(o), 1000);
+    sl_cache_obj_release(s, o);
+    check_store(s);
+    sl_time_msec = 0;
+    munmap(base, size);
+}
+END_TEST
+
 /* ---- many processes -------------------------------------------------------- */
 
 #define STRESS_KEYS     1500
@@ -971,6 +1103,70 @@ START_TEST(test_stress)
 }
 END_TEST
 
+/*
+ * Processes killed at random moments, many times over, while others keep
+ * working: whatever lock a victim held is recovered (the allocator's
+ * lists rebuilt), and the store stays sound and serves right bytes.
+ */
+START_TEST(test_stress_kill)
+{
+    size_t size = 6 * MiB;
+    char *base = map_zone(size);
+    struct sl_cache_store *s;
+    struct sl_cache_stats st;
+    struct sl_cache_obj *o;
+    pid_t workers[2], pid;
+    int i, status, hits = 0;
+    uint64_t x = 88172645463325252ULL;
+    char key[48];
+
+    s = sl_cache_store_create(base, size, 256 * KiB);
+    ck_assert_ptr_nonnull(s);
+    for (i = 0; i < 2; i++) {
+        workers[i] = fork();
+        ck_assert_int_ne(workers[i], -1);
+        if (workers[i] == 0)
+            stress_child(s, (unsigned) i, 3000);
+    }
+    for (i = 0; i < 40; i++) {
+        pid = fork();
+        ck_assert_int_ne(pid, -1);
+        if (pid == 0)
+            stress_child(s, 10 + (unsigned) i, 100000);
+        usleep((useconds_t) (10000 + xorshift(&x) % 50000));
+        kill(pid, SIGKILL);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFSIGNALED(status));
+    }
+    for (i = 0; i < 2; i++) {
+        ck_assert_int_eq(waitpid(workers[i], &status, 0), workers[i]);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "worker %d: status %d", i, status);
+    }
+    /* Objects the victims were writing go once seen orphaned. */
+    sl_cache_expire(s, sl_cache_now_for_tests() + 60000, 3600000, 0);
+    check_store(s);
+    sl_cache_store_stats(s, &st);
+    for (i = 0; i < STRESS_KEYS; i++) {
+        snprintf(key, sizeof(key), "/s/%d", i);
+        if (lookup(s, key, &o) != SL_OK)
+            continue;
+        hits++;
+        ck_assert_int_eq(sl_cache_obj_body_len(o), stress_len(key));
+        verify_range(o, key, 0, sl_cache_obj_body_len(o), 64);
+        sl_cache_obj_release(s, o);
+    }
+    ck_assert_uint_eq((uint64_t) hits, st.entries);
+    /* Emptied, at most what victims still referenced stays. */
+    sl_cache_purge_prefix(s, "", 0);
+    sl_cache_store_stats(s, &st);
+    ck_assert_uint_eq(st.entries, 0);
+    ck_assert_uint_le(st.used, 40 * 256 * KiB);
+    check_store(s);
+    munmap(base, size);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -991,7 +1187,10 @@ main(void)
     tcase_add_test(tc, test_expire);
     tcase_add_test(tc, test_claims);
     tcase_add_test(tc, test_dead_holder);
+    tcase_add_test(tc, test_rebuild);
+    tcase_add_test(tc, test_dead_writer);
     tcase_add_test(tc, test_stress);
+    tcase_add_test(tc, test_stress_kill);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
