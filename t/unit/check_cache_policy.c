@@ -1005,6 +1005,8 @@ START_TEST(test_age_field)
         { "Age: 10\r\nAge: 20\r\n", 10 },
         { "Age: 99999999999999999999\r\n", 2147483648LL },
         { "Age:\r\n", 0 },
+        { "Age: 10 20\r\n", 0 },
+        { "Age: 007\r\n", 7 },
         { "X: y\r\n", 0 },
     };
     struct sl_cache_meta  m;
@@ -1017,6 +1019,41 @@ START_TEST(test_age_field)
         ck_assert_msg(m.age == c[i].age, "%s: age %lld", c[i].f,
                       (long long) m.age);
     }
+}
+END_TEST
+
+/* RFC 9110 6.6.1, 8.8.2: the first Date and Last-Modified lines count */
+START_TEST(test_date_fields_first_line)
+{
+    struct sl_cache_meta  m;
+
+    ck_assert_int_eq(store_simple(200, "Cache-Control: max-age=5\r\n"
+                                  "Date: Sun, 06 Nov 1994 08:49:30 GMT\r\n"
+                                  "Date: Sun, 06 Nov 1994 08:49:00 GMT\r\n"
+                                  "Last-Modified: Sun, 06 Nov 1994 08:00:00"
+                                  " GMT\r\nLast-Modified: junk\r\n", &m),
+                     SL_CACHE_STORE_OK);
+    ck_assert_int_eq(m.date, T0 - 7);
+    ck_assert_int_eq(m.last_modified, T0 - 2977);
+    /* a Date in the future is kept: apparent_age takes care of it */
+    ck_assert_int_eq(store_simple(200, "Cache-Control: max-age=5\r\n"
+                                  "Date: Sun, 06 Nov 1994 09:49:37 GMT\r\n",
+                                  &m), SL_CACHE_STORE_OK);
+    ck_assert_int_eq(m.date, T0 + 3600);
+    ck_assert_int_eq(sl_cache_age(&m, T0), 1);      /* response delay */
+}
+END_TEST
+
+/* RFC 9111 4.2.1, 5.2.2.10: a malformed s-maxage is stale, no stale use */
+START_TEST(test_store_invalid_s_maxage)
+{
+    struct sl_cache_meta  m;
+
+    ck_assert_int_eq(store_simple(200, "Cache-Control: s-maxage=soon,"
+                                  " max-age=60\r\nETag: \"a\"\r\n", &m),
+                     SL_CACHE_STORE_OK);
+    ck_assert_int_eq(m.lifetime, 0);
+    ck_assert(m.flags & SL_CACHE_F_MUST_REVALIDATE);
 }
 END_TEST
 
@@ -1435,6 +1472,17 @@ START_TEST(test_vary_too_big)
                             "Vary: Accept-Language\r\n", b, 32), -1);
     ck_assert_int_eq(vbuild("", "Vary: Accept-Language\r\n", b, 10), -1);
     ck_assert_int_gt(vbuild("", "Vary: Accept-Language\r\n", b, 17), 0);
+    /* field names longer than the blob's length byte */
+    {
+        char  f[400], big[1024];
+
+        memset(f, 'x', sizeof(f));
+        memcpy(f, "Vary: ", 6);
+        memcpy(f + 6 + 256, "\r\n", 3);
+        ck_assert_int_eq(vbuild("", f, big, sizeof(big)), -1);
+        memcpy(f + 6 + 255, "\r\n", 3);
+        ck_assert_int_eq(vbuild("", f, big, sizeof(big)), 1 + 255 + 1);
+    }
     /* a member that is not a field name: cannot tell what it varies on */
     ck_assert_int_eq(vbuild("", "Vary: a b\r\n", b, sizeof(b)), -1);
 }
@@ -1787,6 +1835,10 @@ START_TEST(test_range_forms)
     ck_range("Range: Bytes=10-19\r\n", 206, 10, 19);
     ck_range("Range: bytes=10-19,\r\n", 206, 10, 19);
     ck_range("Range: bytes=0-99999999999999999999999\r\n", 206, 0, 999);
+    ck_range("Range: bytes=,0-9\r\n", 206, 0, 9);
+    ck_assert_int_eq(range("GET", "Range: bytes=-5\r\n", 3), 206);
+    ck_assert_int_eq(rs_start, 0);
+    ck_assert_int_eq(rs_end, 2);
 }
 END_TEST
 
@@ -1946,6 +1998,8 @@ main(void)
     tcase_add_test(tc, test_valid_fallback);
     tcase_add_test(tc, test_store_stale_extensions);
     tcase_add_test(tc, test_age_field);
+    tcase_add_test(tc, test_date_fields_first_line);
+    tcase_add_test(tc, test_store_invalid_s_maxage);
 
     tcase_add_test(tc, test_age_calculation);
     tcase_add_test(tc, test_age_from_storable);
