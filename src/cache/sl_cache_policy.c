@@ -1275,8 +1275,9 @@ sl_cache_storable(const struct sl_http_head *req,
     /* RFC 9111 3.5: Authorization needs an explicit go-ahead */
     auth = sl_http_find_header(req, "Authorization") >= 0;
     if (auth) {
-        if (!c->public_ && c->s_maxage == SL_CACHE_UNSET
-            && !c->must_revalidate)
+        /* a malformed s-maxage grants nothing */
+        if (!c->public_ && !c->must_revalidate
+            && (c->s_maxage == SL_CACHE_UNSET || c->invalid))
         {
             return sl_cache_store_no(why, "authorization");
         }

@@ -710,6 +710,9 @@ START_TEST(test_store_authorization)
                                NULL, 0, &m, NULL), SL_CACHE_STORE_OK);
         ck_assert(m.flags & SL_CACHE_F_AUTH);
     }
+    ck_assert_int_eq(store("Authorization: Basic eDp5\r\n", 200,
+                           "Cache-Control: s-maxage=x\r\nETag: \"a\"\r\n",
+                           NULL, 0, &m, NULL), SL_CACHE_STORE_NO);
     ck_assert_int_eq(store_simple(200, "Cache-Control: max-age=5\r\n", &m),
                      SL_CACHE_STORE_OK);
     ck_assert(!(m.flags & SL_CACHE_F_AUTH));
