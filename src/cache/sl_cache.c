@@ -1314,6 +1314,9 @@ sl_http_cache_request(struct sl_http_request *r)
     }
     if (ccf == NULL || ccf->zone == NULL || ccf->zone->store == NULL)
         return SL_DECLINED;
+    /* An Upgrade (a tunnel, not a representation) never uses the cache. */
+    if (h->conn_upgrade && h->h_upgrade >= 0)
+        return SL_DECLINED;
     ctx = sl_cache_create_ctx(r, ccf);
     if (ctx == NULL)
         return SL_ERROR;
