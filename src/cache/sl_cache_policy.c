@@ -1198,6 +1198,10 @@ sl_cache_vary_star(const struct sl_http_head *h, int *any)
     return 0;
 }
 
+/*
+ * The reasons are tokens (RFC 8941 sf-token) so that they can go into a
+ * Cache-Status detail parameter (RFC 9211 2.8) as they are.
+ */
 static int
 sl_cache_store_no(const char **why, const char *reason)
 {
@@ -1243,7 +1247,7 @@ sl_cache_storable(const struct sl_http_head *req,
     /* RFC 9111 5.2.1.5: request no-store */
     sl_cache_cc_parse(req, "Cache-Control", &rcc);
     if (rcc.no_store) {
-        return sl_cache_store_no(why, "request no-store");
+        return sl_cache_store_no(why, "request-no-store");
     }
 
     /* RFC 9213 2.1: the targeted field replaces Cache-Control */
@@ -1286,7 +1290,7 @@ sl_cache_storable(const struct sl_http_head *req,
 
     /* RFC 9111 4.1: Vary: * never matches a later request */
     if (sl_cache_vary_star(resp, &any)) {
-        return sl_cache_store_no(why, "vary *");
+        return sl_cache_store_no(why, "vary-star");
     }
     if (any) {
         m->flags |= SL_CACHE_F_VARY;
@@ -1368,7 +1372,7 @@ sl_cache_storable(const struct sl_http_head *req,
          */
         heuristic_ok = sl_cache_heuristic_status(status) || c->public_;
         if (!heuristic_ok) {
-            return sl_cache_store_no(why, "no explicit freshness");
+            return sl_cache_store_no(why, "no-explicit-freshness");
         }
         if (m->last_modified >= 0 && m->last_modified < m->date) {
             lifetime = (m->date - m->last_modified) / 10;
@@ -1391,7 +1395,7 @@ sl_cache_storable(const struct sl_http_head *req,
         && (lifetime == 0 || (m->flags & SL_CACHE_F_NO_CACHE)))
     {
         /* never usable without asking, and nothing to ask with */
-        return sl_cache_store_no(why, "no freshness and no validator");
+        return sl_cache_store_no(why, "no-freshness-no-validator");
     }
     return SL_CACHE_STORE_OK;
 }
