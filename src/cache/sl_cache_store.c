@@ -96,20 +96,25 @@ enum sl_cache_obj_state {
     SL_CACHE_OBJ_UNLINKED       /* removed, in limbo until released */
 };
 
+/*
+ * The first 64 bytes hold what a lookup reads and writes (a hit dirties
+ * that one line); the rest is read once an object is chosen.
+ */
 struct sl_cache_obj {
     unsigned                magic;
-    uint32_t                state;      /* under alloc (and the stripe) */
     uint32_t                refs;       /* atomic */
-    uint32_t                klen;
-    uint32_t                vlen;
-    uint32_t                hlen;
     uint64_t                hash;
     struct sl_cache_obj    *hnext;      /* bucket chain, under the stripe */
+    uint32_t                klen;
+    uint32_t                state;      /* under alloc (and the stripe) */
+    int64_t                 atime;      /* ms, relaxed atomic */
+    int64_t                 touched;    /* s of the last LRU move, atomic */
+    uint32_t                vlen;
+    uint32_t                hlen;
+    int64_t                 body_len;
+
     struct sl_cache_obj    *prev;       /* LRU (towards the newest) or */
     struct sl_cache_obj    *next;       /* limbo list, under alloc */
-    int64_t                 body_len;
-    int64_t                 atime;      /* ms, relaxed atomic */
-    int64_t                 touched;    /* s of the last LRU move */
     uint32_t                first;      /* unit of the first block */
     uint32_t                last;       /* unit of the last block */
     uint32_t                last_used;  /* bytes used in the last block */
@@ -117,11 +122,11 @@ struct sl_cache_obj {
     uint32_t                nunits;     /* units held */
     uint32_t                big;        /* unit + 1 of the 16 KiB tail */
     uint32_t                nbig;       /* blocks in that tail */
-    struct sl_cache_store  *store;      /* for body_iov: the chain links */
-    int64_t                 ctime;      /* ms, when obj_new made it */
-    uint64_t                seq;        /* unique in the store */
     pid_t                   pid;        /* the writer */
-    uint32_t                pad;
+    struct sl_cache_store  *store;      /* for body_iov: the chain links */
+    uint64_t                epoch;      /* the store's, when made */
+    uint64_t                seq;        /* unique in the store */
+    int64_t                 ctime;      /* ms, when obj_new made it */
     unsigned char           meta[SL_CACHE_META_SIZE];
     char                    data[];     /* key, vary, head, body... */
 };
@@ -146,7 +151,8 @@ struct sl_cache_store {
     uint32_t                nstripes;
     size_t                  max_object; /* as configured */
     size_t                  max_size;   /* effective: at most half */
-    uint64_t                seed;       /* hash seed */
+    uint64_t                seed;       /* hash seed, and the epoch of */
+                                        /* objects: random per create() */
     uint64_t                seq;        /* atomic: object numbers */
 
     uint32_t                nunits;
@@ -365,15 +371,14 @@ sl_cache_store_create(void *base, size_t size, size_t max_object)
      */
     per_page = SL_CACHE_PAGE + SL_CACHE_PAGE_UNITS * 2 * sizeof(uint32_t) + 2
                + 4 * sizeof(void *);
-    if (end <= p + 4 * SL_CACHE_PAGE)
+    if (end <= p + 4 * per_page)
         return NULL;
-    npages = (uint32_t) sl_min((end - p - 4 * SL_CACHE_PAGE) / per_page,
+    npages = (uint32_t) sl_min((end - p) / per_page,
                                (size_t) (UINT32_MAX / SL_CACHE_PAGE_UNITS
                                          - 1));
-    if (npages < 4)
-        return NULL;
     for (nb = 64; nb < (size_t) npages * 4; nb <<= 1) { /* void */ }
 
+    /* Alignment costs up to a page: give pages back until all fits. */
     for (;;) {
         uintptr_t q = p;
 
@@ -704,22 +709,32 @@ sl_cache_unlink(struct sl_cache_store *s, struct sl_cache_obj **pp,
 static int
 sl_cache_evict_one(struct sl_cache_store *s, int64_t inactive_before)
 {
-    struct sl_cache_obj *o, **pp;
+    struct sl_cache_obj *o, *newer, **pp;
     struct sl_cache_lock *l;
     unsigned scanned;
 
     for (o = s->lru_oldest, scanned = 0;
          o != NULL && scanned < SL_CACHE_EVICT_SCAN;
-         o = o->prev, scanned++)
+         o = newer, scanned++)
     {
+        newer = o->prev;
         if (inactive_before >= 0
             && __atomic_load_n(&o->atime, __ATOMIC_RELAXED)
                >= inactive_before)
         {
             return SL_DECLINED;
         }
-        if (__atomic_load_n(&o->refs, __ATOMIC_RELAXED) != 1)
+        if (__atomic_load_n(&o->refs, __ATOMIC_RELAXED) != 1) {
+            /*
+             * Being sent, so in use: to the new end, out of the way of
+             * the next evictions (not for expiry, which goes by age).
+             */
+            if (inactive_before < 0 && s->lru_newest != o) {
+                sl_cache_lru_remove(s, o);
+                sl_cache_lru_push(s, o);
+            }
             continue;
+        }
         l = sl_cache_stripe(s, o->hash);
         if (sl_cache_trylock(s, l) != SL_OK)
             continue;
@@ -851,8 +866,10 @@ sl_cache_rebuild(struct sl_cache_store *s)
              u < (page + 1) * SL_CACHE_PAGE_UNITS; u += step)
         {
             o = (struct sl_cache_obj *) sl_cache_unit_ptr(s, u);
+            /* (A store made again in place has a new epoch.) */
             if (o->magic != SL_CACHE_OBJ_MAGIC || o->store != s
-                || o->first != u || o->state < SL_CACHE_OBJ_NEW
+                || o->epoch != s->seed || o->first != u
+                || o->state < SL_CACHE_OBJ_NEW
                 || o->state > SL_CACHE_OBJ_UNLINKED)
             {
                 continue;
@@ -949,7 +966,8 @@ sl_cache_lookup(struct sl_cache_store *s, const char *key, size_t klen,
         return SL_DECLINED;
 
     now = sl_cache_now();
-    __atomic_store_n(&o->atime, now, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&o->atime, __ATOMIC_RELAXED) != now)
+        __atomic_store_n(&o->atime, now, __ATOMIC_RELAXED);
     if (__atomic_load_n(&o->touched, __ATOMIC_RELAXED) != now / 1000) {
         __atomic_store_n(&o->touched, now / 1000, __ATOMIC_RELAXED);
         /* Our reference keeps o; its state tells if it is still linked. */
@@ -1086,6 +1104,7 @@ sl_cache_obj_new(struct sl_cache_store *s, const char *key, size_t klen,
     int cls;
 
     if (klen > SL_CACHE_KEY_MAX || meta_len > SL_CACHE_META_SIZE
+        || vary_len > SL_CACHE_PAGE || head_len > SL_CACHE_PAGE
         || head_len > s->max_size)
     {
         return NULL;
@@ -1124,6 +1143,7 @@ sl_cache_obj_new(struct sl_cache_store *s, const char *key, size_t klen,
     o->hlen = (uint32_t) head_len;
     o->hash = sl_cache_hash(s, key, klen);
     o->store = s;
+    o->epoch = s->seed;
     o->ctime = sl_cache_now();
     o->seq = __atomic_add_fetch(&s->seq, 1, __ATOMIC_RELAXED);
     o->pid = getpid();
@@ -1568,8 +1588,8 @@ sl_cache_check_obj(struct sl_cache_store *s, struct sl_cache_obj *o,
     }
     if (o->magic != SL_CACHE_OBJ_MAGIC)
         sl_cache_fail("object %p: bad magic %08x", (void *) o, o->magic);
-    if (o->store != s || o->first != (uint32_t) (((char *) o - s->blocks)
-                                                / SL_CACHE_UNIT))
+    if (o->store != s || o->epoch != s->seed
+        || o->first != (uint32_t) (((char *) o - s->blocks) / SL_CACHE_UNIT))
     {
         sl_cache_fail("object %p: bad store or first block", (void *) o);
     }
@@ -1744,12 +1764,31 @@ sl_cache_store_check(struct sl_cache_store *s, char *err, size_t size)
                 sl_cache_fail("object %p in bucket %u, hash says %llu",
                               (void *) o, b, (unsigned long long)
                               (o->hash & (s->nbuckets - 1)));
+            /*
+             * Linked objects were all walked in the LRU, which marked
+             * their units; the mark of the first is cleared here, so an
+             * object indexed twice shows too.
+             */
+            u = o->first;
+            if (!(map[u / 8] & (1u << (u % 8))))
+                sl_cache_fail("object %p indexed twice or not in the LRU",
+                              (void *) o);
+            map[u / 8] &= (uint8_t) ~(1u << (u % 8));
         }
     }
-    if (nindex != s->nlru)
+    /*
+     * A process killed between the two halves of a commit leaves a linked
+     * object out of the index (harmless: it is evicted in time); short of
+     * that, the index and the LRU hold the same objects.
+     */
+    if (nindex != s->nlru
+        && (nindex > s->nlru
+            || __atomic_load_n(&s->owner_dead, __ATOMIC_RELAXED) == 0))
+    {
         sl_cache_fail("index holds %llu objects, LRU %llu",
                       (unsigned long long) nindex,
                       (unsigned long long) s->nlru);
+    }
     rc = SL_OK;
     if (size)
         err[0] = '\0';
