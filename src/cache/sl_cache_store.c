@@ -26,7 +26,9 @@
  * 1 KiB blocks while it is under 4 KiB, 4 KiB under 64 KiB, 16 KiB beyond
  * (waste stays under a quarter of an object, a 100-byte response costs
  * one 1 KiB block, and big bodies go out in 16 KiB or longer runs: blocks
- * adjacent in memory are merged into one iovec).  The 16 KiB tail of a
+ * adjacent in memory are merged into one iovec).  With no free page left,
+ * a body block may come from another class's free blocks rather than
+ * evicting.  The 16 KiB tail of a
  * chain is spliced onto the free-page list in one step, so freeing even a
  * huge object is bounded work under the allocator lock.
  *
@@ -54,8 +56,9 @@
  * rebuilt from the blocks (sl_cache_rebuild()), which is possible because
  * an object's header and block chain only change under alloc, objects
  * enter the index after the LRU and leave it before their count drops.
- * What a dead process leaks: the references it held (those objects stay
- * until purged or reloaded away), and objects it was writing, which
+ * What a dead process leaks: the references it held (those objects can
+ * no longer be evicted or freed, until the store is made anew: a restart
+ * or a reload that resizes the zone), and objects it was writing, which
  * sl_cache_expire() frees once it sees the writer gone.
  */
 #include "sl_core.h"
@@ -367,16 +370,17 @@ sl_cache_store_create(void *base, size_t size, size_t max_object)
 
     /*
      * Per page: the page itself, 16 units of next and prev, two bytes of
-     * page state and about 4 buckets (one per 4 KiB).
+     * page state and up to 16 buckets (at least one per 2 KiB: short
+     * chains even when the store is full of small objects).
      */
     per_page = SL_CACHE_PAGE + SL_CACHE_PAGE_UNITS * 2 * sizeof(uint32_t) + 2
-               + 4 * sizeof(void *);
+               + 16 * sizeof(void *);
     if (end <= p + 4 * per_page)
         return NULL;
     npages = (uint32_t) sl_min((end - p) / per_page,
                                (size_t) (UINT32_MAX / SL_CACHE_PAGE_UNITS
                                          - 1));
-    for (nb = 64; nb < (size_t) npages * 4; nb <<= 1) { /* void */ }
+    for (nb = 64; nb < (size_t) npages * 8; nb <<= 1) { /* void */ }
 
     /* Alignment costs up to a page: give pages back until all fits. */
     for (;;) {

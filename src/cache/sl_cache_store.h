@@ -38,7 +38,8 @@ struct sl_cache_obj;            /* one stored response, in shared memory */
 /*
  * Lays a new, empty store out in [base, base + size) and returns it
  * (NULL if size is below SL_CACHE_STORE_MIN_SIZE).  max_object: largest
- * object (head + body) the store accepts.
+ * object (head + body) the store accepts; capped at half the store (the
+ * stats report the value in force).
  */
 struct sl_cache_store *sl_cache_store_create(void *base, size_t size,
     size_t max_object);
