@@ -267,6 +267,21 @@ my $now = 'date=now';
     ($s, $h, $b) = get($p2, Range => 'bytes=0-9');
     ok(!defined SluiceTest::Upstream::header($u->last_request, 'Range'),
         'Range miss: no Range sent to the origin');
+    is($s, 206, 'Range miss: the client still gets a 206');
+    is($h->{'content-range'}, 'bytes 0-9/1000', 'Range miss: Content-Range');
+    is($b, substr(SluiceTest::Upstream::body_bytes(1000, 8), 0, 10), 'Range miss: its bytes');
+    my $p3 = "/r/rangemiss2?h=Cache-Control:max-age=60&len=70000&seed=8&$now";
+    ($s, $h, $b) = get($p3, Range => 'bytes=65000-65009');
+    is($b, substr(SluiceTest::Upstream::body_bytes(70000, 8), 65000, 10),
+        'Range miss: a range beyond the first read');
+    ($s, $h, $b) = get($p3);
+    is(SluiceTest::Upstream::sha($b), SluiceTest::Upstream::body_sha(70000, 8),
+        'and the whole was stored');
+    ($s, $h, $b) = get("/r/rangemiss3?h=Cache-Control:max-age=60&len=100&$now",
+        Range => 'bytes=500-600');
+    is($s, 416, 'Range miss beyond the end: 416');
+    ($s, $h, $b) = get("/r/rangemiss3?h=Cache-Control:max-age=60&len=100&$now");
+    is(length $b, 100, 'and the whole was stored');
     ($s, $h, $b) = get($p2, Range => 'bytes=10-19');
     is($s, 206, 'Range miss stored the whole; the next range is a 206 hit');
     is($b, substr(SluiceTest::Upstream::body_bytes(1000, 8), 10, 10), 'the right bytes');

@@ -128,6 +128,10 @@ struct sl_cache_ctx {
     unsigned                invalidate:1;   /* unsafe method */
     unsigned                stored:1;
     unsigned                lookup_done:1;
+    unsigned                ranged:1;       /* relaying a range of it */
+    int64_t                 rstart;         /* the range, inclusive */
+    int64_t                 rend;
+    int64_t                 roff;           /* payload bytes seen */
 };
 
 static int sl_cache_set_zone(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
@@ -1798,17 +1802,94 @@ sl_http_cache_answer(struct sl_http_request *r)
 }
 
 void
-sl_http_cache_body(struct sl_http_request *r, const char *data, size_t len)
+sl_http_cache_body(struct sl_http_request *r, const char **data, size_t *len)
 {
     struct sl_cache_ctx *ctx = sl_cache_get_ctx(r);
+    int64_t s, e;
 
-    if (ctx == NULL || ctx->wobj == NULL || len == 0)
+    if (ctx == NULL || *len == 0)
         return;
-    if (sl_cache_obj_append(ctx->store, ctx->wobj, data, len) != SL_OK) {
+    if (ctx->wobj != NULL
+        && sl_cache_obj_append(ctx->store, ctx->wobj, *data, *len) != SL_OK)
+    {
         /* Too big or no room: the client's stream goes on unstored. */
         sl_cache_abort_write(ctx);
         sl_cache_unclaim_now(ctx);
     }
+    if (!ctx->ranged)
+        return;
+    /* The client gets only its range of what goes by. */
+    s = sl_max(ctx->rstart, ctx->roff);
+    e = sl_min(ctx->rend + 1, ctx->roff + (int64_t) *len);
+    ctx->roff += (int64_t) *len;
+    if (s >= e) {
+        *len = 0;
+        return;
+    }
+    *data += s - (ctx->roff - (int64_t) *len);
+    *len = (size_t) (e - s);
+}
+
+/*
+ * The origin's 200 is about to go to a client that asked for a range,
+ * which was not sent upstream so that the whole could be stored: answer
+ * the range from the stream (206 or 416), as a hit would.  rh->status
+ * becomes the client's status; *announce its Content-Length.
+ */
+void
+sl_http_cache_relay_head(struct sl_http_request *r, struct sl_http_head *rh,
+    int64_t *announce)
+{
+    struct sl_cache_ctx *ctx = sl_cache_get_ctx(r);
+    char blob[512], *p, *last, *cr;
+    int64_t start, end, size = rh->content_length;
+    int rc, i;
+
+    if (ctx == NULL || rh->status != 200 || size < 0 || r->head_method
+        || r->head->method != SL_HTTP_GET
+        || sl_http_find_header(r->head, "range") < 0
+        || !(ctx->store_ok || ctx->revalidate))     /* Range was sent */
+    {
+        return;
+    }
+    /* If-Range compares with the validators of this response. */
+    p = blob;
+    last = blob + sizeof(blob);
+    i = sl_http_find_header(rh, "etag");
+    if (i >= 0 && rh->headers[i].value.len < 200)
+        p = sl_append_header(p, last, "ETag", 4, rh->headers[i].value.data,
+                             rh->headers[i].value.len);
+    i = sl_http_find_header(rh, "last-modified");
+    if (i >= 0 && rh->headers[i].value.len < 200)
+        p = sl_append_header(p, last, "Last-Modified", 13,
+                             rh->headers[i].value.data,
+                             rh->headers[i].value.len);
+    rc = sl_cache_range(r->head, blob, (size_t) (p - blob), size, &start,
+                        &end);
+    if (rc != 206 && rc != 416)
+        return;
+    cr = sl_pnalloc(r->pool, 64);
+    if (cr == NULL)
+        return;
+    if (rc == 206) {
+        p = sl_snprintf(cr, cr + 64, "bytes %lld-%lld/%lld",
+                        (long long) start, (long long) end, (long long) size);
+        *announce = end - start + 1;
+    } else {
+        p = sl_snprintf(cr, cr + 64, "bytes */%lld", (long long) size);
+        start = 0;
+        end = -1;
+        *announce = 0;
+    }
+    if (sl_http_add_header(r, "Content-Range", 13, cr, (size_t) (p - cr))
+        != SL_OK)
+    {
+        return;
+    }
+    ctx->ranged = 1;
+    ctx->rstart = start;
+    ctx->rend = end;
+    rh->status = rc;
 }
 
 void

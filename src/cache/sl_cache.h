@@ -60,7 +60,10 @@ struct sl_cache_zone *sl_cache_zone_by_name(struct sl_cycle *cycle,
  *   answers instead (a 304 freshened the stored object, or a stale object
  *   stands in for an error) -- the proxy lets go of the upstream
  *   response and calls sl_http_cache_answer().
- * sl_http_cache_body(): each span of payload relayed to the client.
+ * sl_http_cache_relay_head(): the head of a response about to be relayed
+ *   (a client's range is cut from a whole response being stored).
+ * sl_http_cache_body(): each span of payload relayed to the client; the
+ *   span may be narrowed to the client's range.
  * sl_http_cache_body_end(): the body was complete; commit.  (Anything
  *   that ends a request earlier drops the object in a pool cleanup.)
  * sl_http_cache_error(): the origin failed (status 502, 503 or 504;
@@ -77,8 +80,10 @@ int sl_http_cache_hide_header(struct sl_http_request *r,
 int sl_http_cache_response(struct sl_http_request *r,
     struct sl_http_head *rh);
 void sl_http_cache_answer(struct sl_http_request *r);
-void sl_http_cache_body(struct sl_http_request *r, const char *data,
-    size_t len);
+void sl_http_cache_relay_head(struct sl_http_request *r,
+    struct sl_http_head *rh, int64_t *announce);
+void sl_http_cache_body(struct sl_http_request *r, const char **data,
+    size_t *len);
 void sl_http_cache_body_end(struct sl_http_request *r);
 int sl_http_cache_error(struct sl_http_request *r, int status, int timeout);
 

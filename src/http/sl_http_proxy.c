@@ -2018,6 +2018,7 @@ sl_proxy_start_relay(struct sl_proxy_ctx *ctx, size_t head_len)
             r->chunked_out = 1;
         }
     }
+    sl_http_cache_relay_head(r, rh, &announce);     /* cache hook: Range */
     if (sl_proxy_client_head(ctx, announce) != SL_OK) {
         sl_proxy_release_upstream(ctx, 0);
         sl_http_terminate(r);
@@ -2161,6 +2162,8 @@ sl_proxy_relay(struct sl_proxy_ctx *ctx)
     struct sl_http_request *r = ctx->r;
     struct sl_conn *c = r->c, *uc = ctx->uc;
     ssize_t n, payload;
+    const char *data;
+    size_t dlen;
     int rc;
 
     for (;;) {
@@ -2177,8 +2180,11 @@ sl_proxy_relay(struct sl_proxy_ctx *ctx)
                     sl_http_terminate(r);
                     return;
                 }
-                sl_http_cache_body(r, ctx->relay, (size_t) payload);
-                sl_proxy_queue_out(ctx, ctx->relay, (size_t) payload);
+                /* cache hook: stored; narrowed to a client's range */
+                data = ctx->relay;
+                dlen = (size_t) payload;
+                sl_http_cache_body(r, &data, &dlen);
+                sl_proxy_queue_out(ctx, data, dlen);
             }
             rc = sl_http_send_chain(r);
             if (rc == SL_AGAIN) {
