@@ -194,6 +194,13 @@ struct sl_cache_store {
     ((uint32_t) (sizeof(struct sl_cache_store) ^ (sizeof(struct sl_cache_obj) \
                  << 16) ^ (SL_CACHE_UNIT << 8) ^ SL_CACHE_PAGE_UNITS))
 
+/*
+ * An object of an earlier store laid out at the same place (a store made
+ * anew at a reload while old workers still hold objects): not ours to
+ * touch any more.
+ */
+#define sl_cache_stale(s, o)      sl_unlikely((o)->epoch != (s)->seed)
+
 #define sl_cache_unit_ptr(s, u)   ((s)->blocks + (size_t) (u) * SL_CACHE_UNIT)
 #define sl_cache_unit_cls(s, u)   ((s)->pcls[(u) / SL_CACHE_PAGE_UNITS])
 #define sl_cache_block_size(s, u)                                             \
@@ -991,6 +998,8 @@ sl_cache_obj_release(struct sl_cache_store *s, struct sl_cache_obj *o)
 {
     uint32_t refs;
 
+    if (sl_cache_stale(s, o))
+        return;
     SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
     refs = __atomic_load_n(&o->refs, __ATOMIC_RELAXED);
     while (refs > 1) {
@@ -1179,6 +1188,8 @@ sl_cache_obj_append(struct sl_cache_store *s, struct sl_cache_obj *o,
     uint32_t u, bsize, n;
     int cls;
 
+    if (sl_cache_stale(s, o))
+        return SL_ERROR;
     SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
     SL_ASSERT(o->state == SL_CACHE_OBJ_NEW);
     if (o->hlen + (uint64_t) o->body_len + len > s->max_size)
@@ -1240,6 +1251,8 @@ sl_cache_obj_commit(struct sl_cache_store *s, struct sl_cache_obj *o,
     struct sl_cache_lock *l;
     int64_t now;
 
+    if (sl_cache_stale(s, o))
+        return SL_OK;
     SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
     SL_ASSERT(o->state == SL_CACHE_OBJ_NEW);
     if (replace == NULL) {
@@ -1281,6 +1294,8 @@ sl_cache_obj_commit(struct sl_cache_store *s, struct sl_cache_obj *o,
 void
 sl_cache_obj_abort(struct sl_cache_store *s, struct sl_cache_obj *o)
 {
+    if (sl_cache_stale(s, o))
+        return;
     SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
     SL_ASSERT(o->state == SL_CACHE_OBJ_NEW);
     sl_cache_obj_release(s, o);
@@ -1349,8 +1364,11 @@ sl_cache_obj_body_iov(const struct sl_cache_obj *o, int64_t off,
     char *p, *prev_end = NULL;
     int n = 0;
 
-    if (off < 0 || len <= 0 || off >= o->body_len || niov <= 0)
+    if (o->magic != SL_CACHE_OBJ_MAGIC || sl_cache_stale(s, o)
+        || off < 0 || len <= 0 || off >= o->body_len || niov <= 0)
+    {
         return 0;
+    }
     if (len > o->body_len - off)
         len = o->body_len - off;
     slot = (uint32_t) (((uintptr_t) o / SL_CACHE_UNIT) % 32);
@@ -1410,6 +1428,8 @@ sl_cache_obj_set_meta(struct sl_cache_store *s, struct sl_cache_obj *o,
 {
     struct sl_cache_lock *l;
 
+    if (sl_cache_stale(s, o))
+        return;
     SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
     SL_ASSERT(meta_len <= SL_CACHE_META_SIZE);
     l = sl_cache_stripe(s, o->hash);
@@ -1427,6 +1447,8 @@ sl_cache_obj_remove(struct sl_cache_store *s, struct sl_cache_obj *o)
     struct sl_cache_obj **pp;
     struct sl_cache_lock *l;
 
+    if (sl_cache_stale(s, o))
+        return;
     SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
     l = sl_cache_stripe(s, o->hash);
     sl_cache_lock(s, l);

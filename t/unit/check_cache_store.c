@@ -235,6 +235,7 @@ START_TEST(test_create_reuse)
     struct sl_cache_store *s, *r;
     struct sl_cache_stats st;
     struct sl_cache_obj *o;
+    struct iovec iov[4];
 
     ck_assert_ptr_null(sl_cache_store_create(base, SL_CACHE_STORE_MIN_SIZE - 1,
                                              64 * KiB));
@@ -273,8 +274,16 @@ START_TEST(test_create_reuse)
     ((unsigned *) s)[0] ^= 1;
     ck_assert_ptr_eq(sl_cache_store_reuse(base, size, 64 * KiB), s);
 
-    /* create() starts over. */
+    /*
+     * create() starts over; objects of the old store still held (by old
+     * workers at a reload) are left alone by the new one.
+     */
+    ck_assert_int_eq(lookup(r, "/kept", &o), SL_OK);
     s = sl_cache_store_create(base, size, 64 * KiB);
+    ck_assert_int_eq(sl_cache_obj_body_iov(o, 0, 100, iov, 4), 0);
+    sl_cache_obj_release(s, o);
+    sl_cache_obj_remove(s, o);
+    check_store(s);
     ck_assert_int_eq(lookup(s, "/kept", &o), SL_DECLINED);
     sl_cache_store_stats(s, &st);
     ck_assert_uint_eq(st.entries, 0);
@@ -1085,16 +1094,18 @@ stress_child(struct sl_cache_store *s, unsigned id, int64_t ms)
     uint32_t seed;
     const char *h;
     size_t hl;
-    int ok;
+    int ok, ops = 0;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         clock_gettime(CLOCK_MONOTONIC, &t);
+        /* A few seconds, and enough work even on a loaded machine. */
         if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000
-            > ms)
+            > ms && ops > 2000)
         {
             break;
         }
+        ops++;
         r = xorshift(&x);
         snprintf(key, sizeof(key), "/s/%u", (unsigned) (r % STRESS_KEYS));
         len = stress_len(key);
