@@ -467,7 +467,7 @@ sl_cache_set_lock_timeout(struct sl_conf_ctx *cf,
     return SL_OK;
 }
 
-/* ---- small helpers --------------------------------------------------------- */
+/* ---- small helpers ------------------------------------------------------- */
 
 static struct sl_cache_ctx *
 sl_cache_get_ctx(struct sl_http_request *r)
@@ -634,7 +634,7 @@ sl_cache_status_value(struct sl_cache_ctx *ctx, int hit, int64_t ttl,
     return v;
 }
 
-/* ---- the request context ------------------------------------------------------ */
+/* ---- the request context ------------------------------------------------- */
 
 static void
 sl_cache_unclaim_now(struct sl_cache_ctx *ctx)
@@ -703,7 +703,7 @@ sl_cache_create_ctx(struct sl_http_request *r, struct sl_cache_loc_conf *ccf)
     return ctx;
 }
 
-/* ---- answering from the store --------------------------------------------------- */
+/* ---- answering from the store -------------------------------------------- */
 
 /*
  * Sends ctx->obj to the client: conditional requests (304, 412), HEAD,
@@ -886,7 +886,7 @@ sl_cache_serve(struct sl_cache_ctx *ctx, int hit, const char *ustatus,
         sl_http_send_error(ctx->r, 500);
 }
 
-/* ---- the background refresh ------------------------------------------------- */
+/* ---- the background refresh ---------------------------------------------- */
 
 /*
  * Starts a detached request that fetches ctx's key again and stores the
@@ -1023,7 +1023,7 @@ failed:
     return SL_ERROR;
 }
 
-/* ---- lookup and decision ----------------------------------------------------------- */
+/* ---- lookup and decision ------------------------------------------------- */
 
 static int sl_cache_decide(struct sl_cache_ctx *ctx);
 
@@ -1368,7 +1368,7 @@ sl_http_cache_request(struct sl_http_request *r)
     return rc == SL_AGAIN ? SL_OK : rc;
 }
 
-/* ---- what goes upstream ---------------------------------------------------------- */
+/* ---- what goes upstream -------------------------------------------------- */
 
 int
 sl_http_cache_skip_header(struct sl_http_request *r,
@@ -1439,7 +1439,7 @@ sl_http_cache_hide_header(struct sl_http_request *r,
     return ctx != NULL && sl_str_caseeq(name, "cdn-cache-control");
 }
 
-/* ---- the origin's answer ---------------------------------------------------------- */
+/* ---- the origin's answer ------------------------------------------------- */
 
 /* The stored head of a response: the fields kept, as "Name: value" lines. */
 static int
