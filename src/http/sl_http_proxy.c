@@ -1836,7 +1836,8 @@ sl_proxy_cache_answer(struct sl_proxy_ctx *ctx, size_t head_len)
     if (ctx->server_active) {
         sl_proxy_record_try(ctx, rh->status);
         ctx->server_active = 0;
-        ctx->u->balancer->done(ctx->u, ctx->server, rh->status >= 500);
+        /* an answer, even a 5xx, is no failure (as when relayed) */
+        ctx->u->balancer->done(ctx->u, ctx->server, 0);
     }
     ctx->uc = NULL;
     if (clean)
