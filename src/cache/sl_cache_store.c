@@ -77,7 +77,7 @@
 #define SL_CACHE_PAGE_UNITS     16
 #define SL_CACHE_PAGE           (SL_CACHE_UNIT * SL_CACHE_PAGE_UNITS)
 #define SL_CACHE_NSTRIPES       64
-#define SL_CACHE_CLAIM_SETS     64
+#define SL_CACHE_CLAIM_SETS     256     /* x ways: fetches in flight */
 #define SL_CACHE_CLAIM_WAYS     8
 #define SL_CACHE_EVICT_SCAN     256     /* LRU tail objects tried at most */
 #define SL_CACHE_WRITER_CHECK   10000   /* ms before a writer is looked for */

@@ -851,9 +851,9 @@ START_TEST(test_claims)
     size_t size = 1 * MiB;
     char *base = map_zone(size);
     struct sl_cache_store *s;
-    int p[2], status;
+    int p[2], status, i, busy;
+    char c, key[32];
     pid_t pid;
-    char c;
 
     s = sl_cache_store_create(base, size, 64 * KiB);
     ck_assert_int_eq(sl_cache_claim(s, "/c", 2, 1000, 5000), SL_OK);
@@ -867,6 +867,28 @@ START_TEST(test_claims)
     ck_assert_int_eq(sl_cache_claim(s, "/c", 2, 6300, 5000), SL_AGAIN);
     sl_cache_unclaim(s, "/c", 2);
     sl_cache_unclaim(s, "/d", 2);
+
+    /* Many fetches in flight at once: (nearly) all are recorded. */
+    for (i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "/many/%d", i);
+        ck_assert_int_eq(sl_cache_claim(s, key, strlen(key), 2000, 5000),
+                         SL_OK);
+    }
+    for (i = 0, busy = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "/many/%d", i);
+        busy += sl_cache_claim(s, key, strlen(key), 2100, 5000) == SL_AGAIN;
+    }
+    ck_assert_int_ge(busy, 990);
+    for (i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "/many/%d", i);
+        sl_cache_unclaim(s, key, strlen(key));
+    }
+    for (i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "/many/%d", i);
+        ck_assert_int_eq(sl_cache_claim(s, key, strlen(key), 2200, 5000),
+                         SL_OK);
+        sl_cache_unclaim(s, key, strlen(key));
+    }
 
     /* A live owner elsewhere keeps its claim; our unclaim is no-op. */
     ck_assert_int_eq(pipe(p), 0);
