@@ -145,6 +145,16 @@ struct sl_cache_claim {
     int64_t                 start;
 };
 
+/*
+ * Counters, a set per process (by pid) on cache lines of their own: a hit
+ * counted by every worker into one line would bounce it between cores.
+ */
+#define SL_CACHE_SHARDS         16
+
+struct sl_cache_shard {
+    uint64_t                counters[SL_CACHE_STAT_N];      /* atomic */
+} __attribute__((aligned(128)));
+
 struct sl_cache_store {
     unsigned                magic;
     unsigned                version;
@@ -181,8 +191,7 @@ struct sl_cache_store {
 
     uint64_t                owner_dead; /* atomic: locks recovered */
     uint32_t                disabled;   /* damaged beyond repair */
-    uint64_t                counters[SL_CACHE_STAT_N] __attribute__((
-                                aligned(64)));      /* atomic */
+    struct sl_cache_shard   shards[SL_CACHE_SHARDS];    /* counters */
 
     struct sl_cache_lock    alloc;
     struct sl_cache_lock    claim_lock;
@@ -1551,13 +1560,15 @@ sl_cache_count(struct sl_cache_store *s, enum sl_cache_stat which,
     uint64_t n)
 {
     if ((unsigned) which < SL_CACHE_STAT_N)
-        __atomic_add_fetch(&s->counters[which], n, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&s->shards[(unsigned) (sl_pid ? sl_pid : getpid())
+                                      % SL_CACHE_SHARDS].counters[which],
+                           n, __ATOMIC_RELAXED);
 }
 
 void
 sl_cache_store_stats(struct sl_cache_store *s, struct sl_cache_stats *st)
 {
-    unsigned i;
+    unsigned i, j;
 
     memset(st, 0, sizeof(*st));
     sl_cache_lock(s, &s->alloc);
@@ -1568,7 +1579,10 @@ sl_cache_store_stats(struct sl_cache_store *s, struct sl_cache_stats *st)
     st->used = (uint64_t) s->nunits * SL_CACHE_UNIT - st->free;
     st->max_object = s->max_size;
     for (i = 0; i < SL_CACHE_STAT_N; i++)
-        st->counters[i] = __atomic_load_n(&s->counters[i], __ATOMIC_RELAXED);
+        for (j = 0; j < SL_CACHE_SHARDS; j++) {
+            st->counters[i] += __atomic_load_n(&s->shards[j].counters[i],
+                                               __ATOMIC_RELAXED);
+        }
 }
 
 const char *

@@ -295,6 +295,42 @@ START_TEST(test_create_reuse)
 }
 END_TEST
 
+/* Counters added up from several processes at once. */
+START_TEST(test_counters)
+{
+    size_t size = 1 * MiB;
+    char *base = map_zone(size);
+    struct sl_cache_store *s;
+    struct sl_cache_stats st;
+    pid_t pids[4];
+    int i, j, status;
+
+    s = sl_cache_store_create(base, size, 64 * KiB);
+    for (i = 0; i < 4; i++) {
+        pids[i] = fork();
+        ck_assert_int_ne(pids[i], -1);
+        if (pids[i] == 0) {
+            for (j = 0; j < 100000; j++)
+                sl_cache_count(s, SL_CACHE_STAT_HIT, 1);
+            sl_cache_count(s, SL_CACHE_STAT_MISS, (uint64_t) i);
+            _exit(0);
+        }
+    }
+    for (j = 0; j < 100000; j++)
+        sl_cache_count(s, SL_CACHE_STAT_HIT, 1);
+    for (i = 0; i < 4; i++) {
+        ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    sl_cache_count(s, SL_CACHE_STAT_N, 5);      /* out of range: ignored */
+    sl_cache_store_stats(s, &st);
+    ck_assert_uint_eq(st.counters[SL_CACHE_STAT_HIT], 500000);
+    ck_assert_uint_eq(st.counters[SL_CACHE_STAT_MISS], 0 + 1 + 2 + 3);
+    ck_assert_uint_eq(st.counters[SL_CACHE_STAT_STORED], 0);
+    munmap(base, size);
+}
+END_TEST
+
 /* ---- bodies across blocks ------------------------------------------------ */
 
 START_TEST(test_bodies)
@@ -1325,6 +1361,7 @@ main(void)
 
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_create_reuse);
+    tcase_add_test(tc, test_counters);
     tcase_add_test(tc, test_bodies);
     tcase_add_test(tc, test_variants);
     tcase_add_test(tc, test_refcount);
