@@ -1517,7 +1517,7 @@ sl_cache_start_store(struct sl_cache_ctx *ctx, const struct sl_http_head *rh)
         }
         vlen = sl_cache_vary_build(ctx->req, rh, vary, sizeof(vary));
         if (vlen < 0) {
-            ctx->detail = "vary";
+            ctx->detail = "vary-too-big";
             goto not_stored;
         }
         if (sl_cache_build_head(ctx, rh, &head, &hlen) != SL_OK)
