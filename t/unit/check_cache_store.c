@@ -1340,12 +1340,21 @@ START_TEST(test_stress_kill)
         verify_range(o, key, 0, sl_cache_obj_body_len(o), 64);
         sl_cache_obj_release(s, o);
     }
-    ck_assert_uint_eq((uint64_t) hits, st.entries);
-    /* Emptied, at most what victims still referenced stays. */
+    /*
+     * A victim killed between linking an object and indexing it (holding
+     * the stripe, so a lock was recovered) leaves it unfindable until it
+     * is evicted.
+     */
+    ck_assert_uint_le((uint64_t) hits, st.entries);
+    ck_assert_uint_ge((uint64_t) hits + sl_cache_store_test_recovered(s),
+                      st.entries);
+    /*
+     * Emptied, only what victims still referenced stays (their references
+     * died with them; the check accounts every used block to an object).
+     */
     sl_cache_purge_prefix(s, "", 0);
     sl_cache_store_stats(s, &st);
     ck_assert_uint_eq(st.entries, 0);
-    ck_assert_uint_le(st.used, size / 2);
     check_store(s);
     munmap(base, size);
 }
