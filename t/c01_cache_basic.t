@@ -12,6 +12,7 @@ use warnings;
 use Test::More;
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
+use IO::Select;
 use SluiceTest;
 use SluiceTest::Upstream;
 
@@ -139,6 +140,33 @@ for my $q ('len=300000&seed=5', 'te=chunked&len=300000&seed=5') {
     }
     is($ok, 2, "over max_object ($q): both clients get the whole body, nothing stored");
     is($u->nrequests, 2, "over max_object ($q): both went to the origin");
+}
+
+# ---- a first client that goes away: nothing half stored -------------------
+
+{
+    $u->clear;
+    my $path = "/gone?len=200000&seed=6&stall=50000:1&$cc60";
+    my $c = SluiceTest::Client->new(port => $p0);
+    $c->get($path, Connection => 'close');
+    # read the head and some body, then leave while the origin stalls
+    my $got = '';
+    wait_for(sub {
+        my $s = IO::Select->new($c->sock);
+        if ($s->can_read(0.1)) { sysread($c->sock, my $d, 65536); $got .= $d // ''; }
+        length $got > 1000;
+    }, 5, 0.01);
+    $c->close;
+    ok(length $got > 1000, 'the first client got part of the body');
+    sleep 1.5;      # the origin ends its stall; the request is gone
+    my ($s1, $h1, $b1) = parse_response(http_get($p0, $path));
+    is(SluiceTest::Upstream::sha($b1 // ''), SluiceTest::Upstream::body_sha(200000, 6),
+        'the next client gets the whole body');
+    like($h1->{'cache-status'} // '', qr/^sluice; fwd=miss; stored/,
+        'fetched again: the interrupted object was dropped, not half stored');
+    my ($s2, $h2, $b2) = parse_response(http_get($p0, $path));
+    is(SluiceTest::Upstream::sha($b2 // ''), SluiceTest::Upstream::body_sha(200000, 6),
+        'and then it is a whole hit');
 }
 
 # ---- HEAD from a stored GET ---------------------------------------------------
