@@ -624,6 +624,44 @@ START_TEST(test_lru)
 }
 END_TEST
 
+/* A hit moves an object in the LRU at most once a second. */
+START_TEST(test_lru_touch)
+{
+    size_t size = 1 * MiB;
+    char *base = map_zone(size);
+    struct sl_cache_store *s;
+    struct sl_cache_obj *o;
+
+    s = sl_cache_store_create(base, size, 64 * KiB);
+    sl_time_msec = 9000000;
+    ck_assert_int_eq(store_obj(s, "/a", "", "H", 10, 10), SL_OK);
+    ck_assert_int_eq(store_obj(s, "/b", "", "H", 10, 10), SL_OK);
+    /* Same second as its commit: /a stays the oldest. */
+    sl_time_msec += 500;
+    ck_assert_int_eq(lookup(s, "/a", &o), SL_OK);
+    sl_cache_obj_release(s, o);
+    ck_assert_int_eq(sl_cache_expire(s, sl_time_msec + 1, 0, 1), 1);
+    ck_assert_int_eq(lookup(s, "/a", &o), SL_DECLINED);
+    ck_assert_int_eq(lookup(s, "/b", &o), SL_OK);
+    sl_cache_obj_release(s, o);
+    ck_assert_int_eq(sl_cache_purge(s, "/b", 2), 1);
+
+    ck_assert_int_eq(store_obj(s, "/c", "", "H", 10, 10), SL_OK);
+    ck_assert_int_eq(store_obj(s, "/d", "", "H", 10, 10), SL_OK);
+    /* The next second: /c moves to the new end, /d is the oldest. */
+    sl_time_msec += 1000;
+    ck_assert_int_eq(lookup(s, "/c", &o), SL_OK);
+    sl_cache_obj_release(s, o);
+    ck_assert_int_eq(sl_cache_expire(s, sl_time_msec + 1, 0, 1), 1);
+    ck_assert_int_eq(lookup(s, "/d", &o), SL_DECLINED);
+    ck_assert_int_eq(lookup(s, "/c", &o), SL_OK);
+    sl_cache_obj_release(s, o);
+    check_store(s);
+    sl_time_msec = 0;
+    munmap(base, size);
+}
+END_TEST
+
 /* ---- size limits --------------------------------------------------------- */
 
 START_TEST(test_max_object)
@@ -1375,6 +1413,7 @@ main(void)
     tcase_add_test(tc, test_variants);
     tcase_add_test(tc, test_refcount);
     tcase_add_test(tc, test_lru);
+    tcase_add_test(tc, test_lru_touch);
     tcase_add_test(tc, test_max_object);
     tcase_add_test(tc, test_too_big);
     tcase_add_test(tc, test_churn);
