@@ -1755,8 +1755,13 @@ sl_http_cache_response(struct sl_http_request *r, struct sl_http_head *rh)
     if (rh->status == 304 && ctx->obj != NULL
         && (ctx->revalidate || sl_cache_same_etag(ctx, rh)))
     {
-        if (sl_cache_freshen(ctx, rh) != SL_OK)
-            return SL_DECLINED;
+        /*
+         * The origin said the stored body is current: it is what the
+         * client gets, even if the store could not be freshened (out of
+         * memory); relaying the 304 to a client that sent no
+         * conditional would be wrong.
+         */
+        (void) sl_cache_freshen(ctx, rh);
         sl_cache_unclaim_now(ctx);
         sl_cache_count(ctx->store, SL_CACHE_STAT_REVALIDATED, 1);
         sl_cache_set_status(r, "REVALIDATED");
