@@ -943,21 +943,21 @@ START_TEST(test_claims)
     sl_cache_unclaim(s, "/d", 2);
 
     /* Many fetches in flight at once: (nearly) all are recorded. */
-    for (i = 0; i < 1000; i++) {
+    for (i = 0; i < 500; i++) {
         snprintf(key, sizeof(key), "/many/%d", i);
         ck_assert_int_eq(sl_cache_claim(s, key, strlen(key), 2000, 5000),
                          SL_OK);
     }
-    for (i = 0, busy = 0; i < 1000; i++) {
+    for (i = 0, busy = 0; i < 500; i++) {
         snprintf(key, sizeof(key), "/many/%d", i);
         busy += sl_cache_claim(s, key, strlen(key), 2100, 5000) == SL_AGAIN;
     }
-    ck_assert_int_ge(busy, 990);
-    for (i = 0; i < 1000; i++) {
+    ck_assert_int_ge(busy, 495);      /* 2048 slots in sets of 8 */
+    for (i = 0; i < 500; i++) {
         snprintf(key, sizeof(key), "/many/%d", i);
         sl_cache_unclaim(s, key, strlen(key));
     }
-    for (i = 0; i < 1000; i++) {
+    for (i = 0; i < 500; i++) {
         snprintf(key, sizeof(key), "/many/%d", i);
         ck_assert_int_eq(sl_cache_claim(s, key, strlen(key), 2200, 5000),
                          SL_OK);
