@@ -11,10 +11,11 @@ use strict;
 use warnings;
 
 use Test::More;
+use JSON::PP ();
 use SluiceTest;
 use SluiceTest::Upstream;
 
-my $t = SluiceTest->new(need_ctl => 0);
+my $t = SluiceTest->new;
 
 $t->write_conf(<<'EOF');
 %%MAIN%%
@@ -77,6 +78,14 @@ sub burst {
     is($waited, $N - 1, 'the others waited and were hits (Cache-Status ...; collapsed)');
     my (undef, $h) = parse_response(http_get($p0, $path));
     like($h->{'cache-status'}, qr/^sluice; hit/, 'then a plain hit');
+
+    my ($rc, $out) = $t->ctl('-j', 'cache', 'stats');
+    my ($z) = grep { $_->{name} eq 'one' }
+        @{ (eval { JSON::PP->new->decode($out) } || {})->{zones} || [] };
+    is($z->{collapsed}, $N - 1, "sluicectl cache stats: collapsed $N - 1");
+    is($z->{miss}, 1, 'one miss');
+    is($z->{stored}, 1, 'one stored');
+    is($z->{hit}, $N, "$N hits (the waiters and the plain one)");
 }
 
 {
