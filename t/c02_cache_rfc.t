@@ -243,6 +243,8 @@ my $now = 'date=now';
     is($u->nrequests, 0, 'conditionals answered without the origin');
 
     my $body = SluiceTest::Upstream::body_bytes(1000, 7);
+    ($s, $h) = get($p);
+    is($h->{'accept-ranges'}, 'bytes', 'a stored 200 says Accept-Ranges: bytes');
     ($s, $h, $b) = get($p, Range => 'bytes=100-199');
     is($s, 206, 'Range: 206');
     is($h->{'content-range'}, 'bytes 100-199/1000', 'Range: Content-Range');

@@ -816,6 +816,12 @@ sl_cache_send_obj(struct sl_cache_ctx *ctx, int hit)
         p = sl_append_header(p, last, oh->name.data, oh->name.len,
                              oh->value.data, oh->value.len);
     }
+    /* Ranges are answered from a stored 200: say so (as nginx does). */
+    if (ctx->meta.status == 200 && status != 416
+        && !sl_cache_head_field(head, hlen, "Accept-Ranges", &dv, &dvl))
+    {
+        p = sl_append_lit(p, last, "Accept-Ranges: bytes\r\n");
+    }
     if (status == 206) {
         p = sl_append_lit(p, last, "Content-Range: bytes ");
         p = sl_append_uint(p, last, (uint64_t) start, 10);
