@@ -104,6 +104,22 @@ sub until_body {
     like($h3->{'cache-status'}, qr/^sluice; hit; ttl=\d+/, 'fresh again');
 }
 
+{
+    # a HEAD on a stale object: answered stale, and it must not refresh
+    # the object with its own body-less answer
+    get('/swrh?h=Cache-Control:max-age=1,%20stale-while-revalidate=30&body=head-v1&date=now');
+    sleep 2.2;
+    $u->clear;
+    my ($s, $h) = parse_response(http_head($p0, '/swrh?h=Cache-Control:max-age=60&body=head-v2&date=now'),
+        head => 1);
+    is($s, 200, 'HEAD on a stale-while-revalidate object: 200');
+    is($h->{'content-length'}, length 'head-v1', 'with the stored length');
+    my (undef, undef, $b) = get('/swrh?h=Cache-Control:max-age=60&body=head-v2&date=now');
+    is($b, 'head-v1', 'the GET after it still finds the whole stale body');
+    my (undef, undef, $b2) = until_body('/swrh', 'head-v2');
+    is($b2, 'head-v2', 'and the GET refreshed it');
+}
+
 # ---- proxy_cache_use_stale updating ----------------------------------------------
 
 {

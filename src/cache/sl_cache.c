@@ -46,6 +46,7 @@
 #include "sl_http_proxy.h"
 #include "sl_http_variables.h"
 #include "sl_event.h"
+#include "sl_process.h"
 
 #include <fcntl.h>
 #include <strings.h>
@@ -914,6 +915,15 @@ sl_cache_background(struct sl_cache_ctx *ctx)
     const char *eol;
     int fd;
 
+    /*
+     * Only a GET without a body is repeated: a HEAD's answer has no body
+     * to store, and a body could not be read again.
+     */
+    if (r->head->method != SL_HTTP_GET || r->head->content_length > 0
+        || r->head->chunked || sl_quit)
+    {
+        return SL_ERROR;
+    }
     fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (fd == -1)
         return SL_ERROR;
