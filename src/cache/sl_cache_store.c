@@ -56,10 +56,13 @@
  * rebuilt from the blocks (sl_cache_rebuild()), which is possible because
  * an object's header and block chain only change under alloc, objects
  * enter the index after the LRU and leave it before their count drops.
- * What a dead process leaks: the references it held (those objects can
- * no longer be evicted or freed, until the store is made anew: a restart
- * or a reload that resizes the zone), and objects it was writing, which
- * sl_cache_expire() frees once it sees the writer gone.
+ * The references a process holds from lookups are listed in a ledger of
+ * its own in the store; sl_cache_expire() gives back those of processes
+ * that are gone, and frees the objects they were writing.  What can
+ * still leak: a reference taken but not yet listed (or unlisted but not
+ * yet dropped) when its holder was killed, or one a process held while
+ * its ledger was full; such an object is never freed until the store is
+ * made anew.
  */
 #include "sl_core.h"
 #include "sl_cache_store.h"
@@ -138,6 +141,33 @@ struct sl_cache_lock {
     pthread_mutex_t         mutex;
 } __attribute__((aligned(64)));
 
+/*
+ * A process's ledger of the references it holds from lookups, so that
+ * those of a process that died can be given back (sl_cache_holders_reap).
+ * Open addressing by object, tombstones for removal; when tombstones pile
+ * up the live entries are copied to the other table, which then becomes
+ * current with one store.  Every change is a single store, so a process
+ * killed anywhere leaves a ledger that never lists a reference it did
+ * not hold (a reference is taken before it is listed and unlisted before
+ * it is dropped): at worst one reference leaks, none is dropped twice.
+ */
+#define SL_CACHE_HOLDERS        64
+#define SL_CACHE_TOMB           ((struct sl_cache_obj *) 1)
+
+struct sl_cache_hold {
+    struct sl_cache_obj    *o;          /* NULL: free, or SL_CACHE_TOMB */
+    uint32_t                n;
+    uint32_t                pad;
+};
+
+struct sl_cache_holder {
+    pid_t                   pid;        /* atomic: 0 free, < 0 swept by -pid */
+    uint32_t                cur;        /* the current table */
+    uint32_t                used;       /* live entries in it */
+    uint32_t                tombs;      /* tombstones in it */
+    struct sl_cache_hold   *t[2];
+};
+
 struct sl_cache_claim {
     uint64_t                hash;
     uint32_t                klen;
@@ -197,6 +227,8 @@ struct sl_cache_store {
     struct sl_cache_lock    claim_lock;
     struct sl_cache_claim   claims[SL_CACHE_CLAIM_SETS * SL_CACHE_CLAIM_WAYS];
     struct sl_cache_lock    stripes[SL_CACHE_NSTRIPES];
+    uint32_t                hold_cap;   /* entries per ledger table */
+    struct sl_cache_holder  holders[SL_CACHE_HOLDERS];
 };
 
 #define SL_CACHE_LAYOUT                                                       \
@@ -346,6 +378,35 @@ sl_cache_bucket(struct sl_cache_store *s, uint64_t hash)
     return &s->buckets[hash & (s->nbuckets - 1)];
 }
 
+/*
+ * This process's pid, cached (getpid() is a system call) and forgotten in
+ * a child after fork(): a ledger or a claim must never be taken for the
+ * parent's.
+ */
+static pid_t sl_cache_pid_cache;
+
+static void
+sl_cache_atfork_child(void)
+{
+    sl_cache_pid_cache = 0;
+}
+
+static pid_t
+sl_cache_getpid(void)
+{
+    static int registered;
+
+    if (sl_unlikely(sl_cache_pid_cache == 0)) {
+        if (!registered && pthread_atfork(NULL, NULL, sl_cache_atfork_child)
+                           == 0)
+        {
+            registered = 1;
+        }
+        sl_cache_pid_cache = getpid();
+    }
+    return sl_cache_pid_cache;
+}
+
 static int64_t
 sl_cache_now(void)
 {
@@ -373,8 +434,8 @@ sl_cache_store_create(void *base, size_t size, size_t max_object)
 {
     struct sl_cache_store *s;
     uintptr_t start, end, p;
-    size_t per_page, nb;
-    uint32_t npages, i;
+    size_t per_page, nb, hold;
+    uint32_t npages, i, cap;
 
     if (base == NULL || size < SL_CACHE_STORE_MIN_SIZE)
         return NULL;
@@ -391,6 +452,21 @@ sl_cache_store_create(void *base, size_t size, size_t max_object)
      */
     per_page = SL_CACHE_PAGE + SL_CACHE_PAGE_UNITS * 2 * sizeof(uint32_t) + 2
                + 16 * sizeof(void *);
+    /* Reference ledgers: about 1/32 of the store, 8 to 2048 entries. */
+    for (cap = 8; cap < 2048
+         && (size_t) cap * 2 * SL_CACHE_HOLDERS * sizeof(struct sl_cache_hold)
+            < size / 32;
+         cap <<= 1)
+    { /* void */ }
+    hold = (size_t) cap * 2 * SL_CACHE_HOLDERS * sizeof(struct sl_cache_hold);
+    s->hold_cap = cap;
+    for (i = 0; i < SL_CACHE_HOLDERS; i++) {
+        s->holders[i].t[0] = (struct sl_cache_hold *) p
+                             + (size_t) i * 2 * cap;
+        s->holders[i].t[1] = s->holders[i].t[0] + cap;
+    }
+    memset((void *) p, 0, hold);
+    p = sl_align(p + hold, 64);
     if (end <= p + 4 * per_page)
         return NULL;
     npages = (uint32_t) sl_min((end - p) / per_page,
@@ -957,59 +1033,14 @@ sl_cache_rebuild(struct sl_cache_store *s)
                  "dropped", kept, dropped);
 }
 
-/* ---- lookups ------------------------------------------------------------ */
+/* ---- references --------------------------------------------------------- */
 
-int
-sl_cache_lookup(struct sl_cache_store *s, const char *key, size_t klen,
-    sl_cache_match_pt match, void *arg, struct sl_cache_obj **op)
-{
-    struct sl_cache_obj *o;
-    struct sl_cache_lock *l;
-    uint64_t hash;
-    int64_t now;
-
-    if (sl_unlikely(__atomic_load_n(&s->disabled, __ATOMIC_RELAXED)))
-        return SL_DECLINED;
-    hash = sl_cache_hash(s, key, klen);
-    l = sl_cache_stripe(s, hash);
-    sl_cache_lock(s, l);
-    for (o = *sl_cache_bucket(s, hash); o != NULL; o = o->hnext) {
-        if (sl_cache_key_eq(o, hash, key, klen)
-            && (match == NULL || match(o, arg)))
-        {
-            __atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
-            break;
-        }
-    }
-    sl_cache_unlock(l);
-    if (o == NULL)
-        return SL_DECLINED;
-
-    now = sl_cache_now();
-    if (__atomic_load_n(&o->atime, __ATOMIC_RELAXED) != now)
-        __atomic_store_n(&o->atime, now, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&o->touched, __ATOMIC_RELAXED) != now / 1000) {
-        __atomic_store_n(&o->touched, now / 1000, __ATOMIC_RELAXED);
-        /* Our reference keeps o; its state tells if it is still linked. */
-        sl_cache_lock(s, &s->alloc);
-        if (o->state == SL_CACHE_OBJ_LINKED && s->lru_newest != o) {
-            sl_cache_lru_remove(s, o);
-            sl_cache_lru_push(s, o);
-        }
-        sl_cache_unlock(&s->alloc);
-    }
-    *op = o;
-    return SL_OK;
-}
-
-void
-sl_cache_obj_release(struct sl_cache_store *s, struct sl_cache_obj *o)
+/* Drops a reference; the last one frees o. */
+static void
+sl_cache_unref(struct sl_cache_store *s, struct sl_cache_obj *o)
 {
     uint32_t refs;
 
-    if (sl_cache_stale(s, o))
-        return;
-    SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
     refs = __atomic_load_n(&o->refs, __ATOMIC_RELAXED);
     while (refs > 1) {
         if (__atomic_compare_exchange_n(&o->refs, &refs, refs - 1, 1,
@@ -1032,6 +1063,292 @@ sl_cache_obj_release(struct sl_cache_store *s, struct sl_cache_obj *o)
     sl_cache_unlock(&s->alloc);
 }
 
+static uint32_t
+sl_cache_hold_slot(const struct sl_cache_store *s, const struct sl_cache_obj *o)
+{
+    return (uint32_t) ((uintptr_t) o / SL_CACHE_UNIT * 2654435761u)
+           & (s->hold_cap - 1);
+}
+
+/*
+ * Gives back every reference listed in h (its process is gone, and the
+ * caller owns h by having set its pid to minus its own).
+ */
+static void
+sl_cache_holder_sweep(struct sl_cache_store *s, struct sl_cache_holder *h)
+{
+    struct sl_cache_hold *t = h->t[__atomic_load_n(&h->cur,
+                                                   __ATOMIC_ACQUIRE) & 1];
+    struct sl_cache_obj *o;
+    uint32_t i, n, given = 0;
+
+    for (i = 0; i < s->hold_cap; i++) {
+        o = t[i].o;
+        if (o == NULL || o == SL_CACHE_TOMB)
+            continue;
+        n = t[i].n;
+        t[i].o = SL_CACHE_TOMB;         /* unlisted before given back */
+        if (o->magic != SL_CACHE_OBJ_MAGIC || o->epoch != s->seed)
+            continue;
+        while (n-- > 0) {
+            sl_cache_unref(s, o);
+            given++;
+        }
+    }
+    memset(h->t[0], 0, (size_t) s->hold_cap * sizeof(struct sl_cache_hold));
+    memset(h->t[1], 0, (size_t) s->hold_cap * sizeof(struct sl_cache_hold));
+    h->used = h->tombs = 0;
+    __atomic_store_n(&h->cur, 0, __ATOMIC_RELEASE);
+    if (given) {
+        sl_log_error(SL_LOG_NOTICE, 0, "cache store: %u reference(s) held "
+                     "by a process that is gone given back", given);
+    }
+}
+
+/*
+ * Takes over slot h, whose pid was p, if that process is gone (sweeping
+ * what it held).  Returns 1 if h is now the caller's, with pid set to
+ * owner (0 leaves it free).
+ */
+static int
+sl_cache_holder_take(struct sl_cache_store *s, struct sl_cache_holder *h,
+    pid_t p, pid_t me, pid_t owner)
+{
+    if (p == 0 || !sl_cache_pid_dead(p < 0 ? -p : p)
+        || !__atomic_compare_exchange_n(&h->pid, &p, -me, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    {
+        return 0;
+    }
+    sl_cache_holder_sweep(s, h);
+    __atomic_store_n(&h->pid, owner, __ATOMIC_RELEASE);
+    return 1;
+}
+
+/* Frees the ledgers of processes that are gone (sl_cache_expire). */
+static void
+sl_cache_holders_reap(struct sl_cache_store *s)
+{
+    pid_t me = sl_cache_getpid();
+    unsigned i;
+
+    for (i = 0; i < SL_CACHE_HOLDERS; i++) {
+        (void) sl_cache_holder_take(s, &s->holders[i],
+                                    __atomic_load_n(&s->holders[i].pid,
+                                                    __ATOMIC_ACQUIRE),
+                                    me, 0);
+    }
+}
+
+/*
+ * This process's ledger in s (looked up once per store and process), or
+ * NULL when all are taken: its references then go unlisted.
+ */
+static struct {
+    struct sl_cache_store  *s;
+    uint64_t                epoch;
+    pid_t                   pid;
+    struct sl_cache_holder *h;
+} sl_cache_me[8];
+
+static struct sl_cache_holder *
+sl_cache_holder(struct sl_cache_store *s)
+{
+    struct sl_cache_holder *h = NULL;
+    pid_t me = sl_cache_getpid(), p;
+    unsigned i, pass;
+
+    for (i = 0; i < sl_nelems(sl_cache_me); i++) {
+        if (sl_cache_me[i].s == s && sl_cache_me[i].pid == me
+            && sl_cache_me[i].epoch == s->seed)
+        {
+            return sl_cache_me[i].h;
+        }
+    }
+    /* Ours already (a pid used again), a free one, or a dead one's. */
+    for (pass = 0; pass < 3 && h == NULL; pass++) {
+        for (i = 0; i < SL_CACHE_HOLDERS && h == NULL; i++) {
+            p = __atomic_load_n(&s->holders[i].pid, __ATOMIC_ACQUIRE);
+            if ((pass == 0 && p == me)
+                || (pass == 1 && p == 0
+                    && __atomic_compare_exchange_n(&s->holders[i].pid, &p,
+                                                   me, 0, __ATOMIC_ACQ_REL,
+                                                   __ATOMIC_RELAXED))
+                || (pass == 2 && p != me
+                    && sl_cache_holder_take(s, &s->holders[i], p, me, me)))
+            {
+                h = &s->holders[i];
+            }
+        }
+    }
+    for (i = 0; i < sl_nelems(sl_cache_me) - 1; i++) {
+        if (sl_cache_me[i].s == NULL || sl_cache_me[i].s == s
+            || sl_cache_me[i].pid != me)
+        {
+            break;
+        }
+    }
+    sl_cache_me[i].s = s;
+    sl_cache_me[i].epoch = s->seed;
+    sl_cache_me[i].pid = me;
+    sl_cache_me[i].h = h;
+    return h;
+}
+
+/*
+ * Live entries of h copied into its other table, which becomes current:
+ * the tombstones are gone.
+ */
+static void
+sl_cache_hold_compact(struct sl_cache_store *s, struct sl_cache_holder *h)
+{
+    uint32_t cur = h->cur & 1, mask = s->hold_cap - 1, i, j, n = 0;
+    struct sl_cache_hold *from = h->t[cur], *to = h->t[cur ^ 1];
+
+    memset(to, 0, (size_t) s->hold_cap * sizeof(struct sl_cache_hold));
+    for (i = 0; i < s->hold_cap; i++) {
+        if (from[i].o == NULL || from[i].o == SL_CACHE_TOMB)
+            continue;
+        for (j = sl_cache_hold_slot(s, from[i].o); to[j].o != NULL;
+             j = (j + 1) & mask)
+        {
+            /* void */
+        }
+        to[j].n = from[i].n;
+        to[j].o = from[i].o;
+        n++;
+    }
+    h->used = n;
+    h->tombs = 0;
+    __atomic_store_n(&h->cur, cur ^ 1, __ATOMIC_RELEASE);
+}
+
+/* Lists one more reference to o (taken already). */
+static void
+sl_cache_hold(struct sl_cache_store *s, struct sl_cache_holder *h,
+    struct sl_cache_obj *o)
+{
+    uint32_t mask = s->hold_cap - 1, i, k, free = UINT32_MAX;
+    struct sl_cache_hold *t = h->t[h->cur & 1];
+
+    for (i = sl_cache_hold_slot(s, o), k = 0; k < s->hold_cap;
+         i = (i + 1) & mask, k++)
+    {
+        if (t[i].o == o) {
+            t[i].n++;
+            return;
+        }
+        if (t[i].o == NULL)
+            break;
+        if (t[i].o == SL_CACHE_TOMB && free == UINT32_MAX)
+            free = i;
+    }
+    if (h->used + 1 > s->hold_cap / 2)
+        return;                         /* full: this one goes unlisted */
+    if (free == UINT32_MAX && h->used + h->tombs + 1 > s->hold_cap * 3 / 4) {
+        sl_cache_hold_compact(s, h);
+        sl_cache_hold(s, h, o);
+        return;
+    }
+    if (free == UINT32_MAX) {
+        if (k == s->hold_cap)
+            return;
+        free = i;
+    } else {
+        h->tombs--;
+    }
+    t[free].n = 1;
+    t[free].o = o;                      /* listed once complete */
+    h->used++;
+}
+
+/* Unlists one reference to o, if listed; before it is dropped. */
+static void
+sl_cache_unhold(struct sl_cache_store *s, struct sl_cache_holder *h,
+    struct sl_cache_obj *o)
+{
+    uint32_t mask = s->hold_cap - 1, i, k;
+    struct sl_cache_hold *t = h->t[h->cur & 1];
+
+    for (i = sl_cache_hold_slot(s, o), k = 0;
+         k < s->hold_cap && t[i].o != NULL; i = (i + 1) & mask, k++)
+    {
+        if (t[i].o != o)
+            continue;
+        if (t[i].n > 1) {
+            t[i].n--;
+        } else {
+            t[i].o = SL_CACHE_TOMB;
+            h->used--;
+            h->tombs++;
+        }
+        return;
+    }
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+int
+sl_cache_lookup(struct sl_cache_store *s, const char *key, size_t klen,
+    sl_cache_match_pt match, void *arg, struct sl_cache_obj **op)
+{
+    struct sl_cache_holder *h;
+    struct sl_cache_obj *o;
+    struct sl_cache_lock *l;
+    uint64_t hash;
+    int64_t now;
+
+    if (sl_unlikely(__atomic_load_n(&s->disabled, __ATOMIC_RELAXED)))
+        return SL_DECLINED;
+    hash = sl_cache_hash(s, key, klen);
+    l = sl_cache_stripe(s, hash);
+    sl_cache_lock(s, l);
+    for (o = *sl_cache_bucket(s, hash); o != NULL; o = o->hnext) {
+        if (sl_cache_key_eq(o, hash, key, klen)
+            && (match == NULL || match(o, arg)))
+        {
+            __atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
+            break;
+        }
+    }
+    sl_cache_unlock(l);
+    if (o == NULL)
+        return SL_DECLINED;
+
+    h = sl_cache_holder(s);
+    if (h != NULL)
+        sl_cache_hold(s, h, o);
+    now = sl_cache_now();
+    if (__atomic_load_n(&o->atime, __ATOMIC_RELAXED) != now)
+        __atomic_store_n(&o->atime, now, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&o->touched, __ATOMIC_RELAXED) != now / 1000) {
+        __atomic_store_n(&o->touched, now / 1000, __ATOMIC_RELAXED);
+        /* Our reference keeps o; its state tells if it is still linked. */
+        sl_cache_lock(s, &s->alloc);
+        if (o->state == SL_CACHE_OBJ_LINKED && s->lru_newest != o) {
+            sl_cache_lru_remove(s, o);
+            sl_cache_lru_push(s, o);
+        }
+        sl_cache_unlock(&s->alloc);
+    }
+    *op = o;
+    return SL_OK;
+}
+
+void
+sl_cache_obj_release(struct sl_cache_store *s, struct sl_cache_obj *o)
+{
+    struct sl_cache_holder *h;
+
+    if (sl_cache_stale(s, o))
+        return;
+    SL_CHECK_OBJ_NOTNULL(o, SL_CACHE_OBJ_MAGIC);
+    h = sl_cache_holder(s);
+    if (h != NULL)
+        sl_cache_unhold(s, h, o);
+    sl_cache_unref(s, o);
+}
+
 /* ---- request collapsing ------------------------------------------------- */
 
 int
@@ -1040,7 +1357,7 @@ sl_cache_claim(struct sl_cache_store *s, const char *key, size_t klen,
 {
     struct sl_cache_claim *set, *c, *empty = NULL;
     uint64_t hash;
-    pid_t me = getpid();
+    pid_t me = sl_cache_getpid();
     int rc = SL_OK;
     unsigned i;
 
@@ -1085,7 +1402,7 @@ sl_cache_unclaim(struct sl_cache_store *s, const char *key, size_t klen)
 {
     struct sl_cache_claim *set, *c;
     uint64_t hash;
-    pid_t me = getpid();
+    pid_t me = sl_cache_getpid();
     unsigned i;
 
     hash = sl_cache_hash(s, key, klen);
@@ -1168,7 +1485,7 @@ sl_cache_obj_new(struct sl_cache_store *s, const char *key, size_t klen,
     o->epoch = s->seed;
     o->ctime = sl_cache_now();
     o->seq = __atomic_add_fetch(&s->seq, 1, __ATOMIC_RELAXED);
-    o->pid = getpid();
+    o->pid = sl_cache_getpid();
     o->first = o->last = u;
     o->nunits = sl_cache_cls_units[cls];
     if (cls == SL_CACHE_CLS_16K) {
@@ -1535,6 +1852,7 @@ sl_cache_expire(struct sl_cache_store *s, int64_t now_ms, int64_t inactive_ms,
     struct sl_cache_obj *o, *next;
     int64_t n = 0;
 
+    sl_cache_holders_reap(s);
     sl_cache_lock(s, &s->alloc);
     while (n < max && sl_cache_evict_one(s, now_ms - inactive_ms) == SL_OK)
         n++;
@@ -1560,7 +1878,7 @@ sl_cache_count(struct sl_cache_store *s, enum sl_cache_stat which,
     uint64_t n)
 {
     if ((unsigned) which < SL_CACHE_STAT_N)
-        __atomic_add_fetch(&s->shards[(unsigned) (sl_pid ? sl_pid : getpid())
+        __atomic_add_fetch(&s->shards[(unsigned) sl_cache_getpid()
                                       % SL_CACHE_SHARDS].counters[which],
                            n, __ATOMIC_RELAXED);
 }
