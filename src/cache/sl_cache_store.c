@@ -84,6 +84,7 @@
 #define SL_CACHE_CLAIM_WAYS     8
 #define SL_CACHE_EVICT_SCAN     256     /* LRU tail objects tried at most */
 #define SL_CACHE_WRITER_CHECK   10000   /* ms before a writer is looked for */
+#define SL_CACHE_REAP_EVERY     5000    /* ms between looks for the dead */
 
 enum sl_cache_cls {
     SL_CACHE_CLS_FREE = 0,
@@ -221,6 +222,7 @@ struct sl_cache_store {
 
     uint64_t                owner_dead; /* atomic: locks recovered */
     uint32_t                disabled;   /* damaged beyond repair */
+    int64_t                 reap_due;   /* atomic: next look for the dead */
     struct sl_cache_shard   shards[SL_CACHE_SHARDS];    /* counters */
 
     struct sl_cache_lock    alloc;
@@ -1850,13 +1852,24 @@ sl_cache_expire(struct sl_cache_store *s, int64_t now_ms, int64_t inactive_ms,
     int64_t max)
 {
     struct sl_cache_obj *o, *next;
-    int64_t n = 0;
+    int64_t n = 0, due;
+    int reap;
 
-    sl_cache_holders_reap(s);
+    /*
+     * Every worker calls this every tick; looking for processes that are
+     * gone (a kill() each) is done by one of them every few seconds.
+     */
+    due = __atomic_load_n(&s->reap_due, __ATOMIC_RELAXED);
+    reap = (now_ms >= due || due - now_ms > 2 * SL_CACHE_REAP_EVERY)
+           && __atomic_compare_exchange_n(&s->reap_due, &due,
+                                          now_ms + SL_CACHE_REAP_EVERY, 0,
+                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    if (reap)
+        sl_cache_holders_reap(s);
     sl_cache_lock(s, &s->alloc);
     while (n < max && sl_cache_evict_one(s, now_ms - inactive_ms) == SL_OK)
         n++;
-    for (o = s->limbo; o != NULL; o = next) {
+    for (o = reap ? s->limbo : NULL; o != NULL; o = next) {
         next = o->next;
         if (o->state == SL_CACHE_OBJ_NEW
             && now_ms - o->ctime >= SL_CACHE_WRITER_CHECK

@@ -140,7 +140,9 @@ int64_t sl_cache_purge_prefix(struct sl_cache_store *s, const char *prefix,
  * Removes objects not looked up for inactive_ms (at most max of them,
  * oldest first); run from a timer.  Returns how many were removed.
  * now_ms is wall-clock ms (sl_time_msec): access times are taken from
- * that clock by lookup and commit.
+ * that clock by lookup and commit.  Also gives back what processes that
+ * are gone left behind: the references they held, the objects they were
+ * writing.
  */
 int64_t sl_cache_expire(struct sl_cache_store *s, int64_t now_ms,
     int64_t inactive_ms, int64_t max);

@@ -1245,7 +1245,11 @@ START_TEST(test_dead_reader)
     check_store(s);
     kill(live, SIGKILL);
     ck_assert_int_eq(waitpid(live, &status, 0), live);
-    sl_cache_expire(s, sl_cache_now_for_tests(), 3600000, 100);
+    /* The dead are looked for every few seconds. */
+    sl_cache_expire(s, sl_cache_now_for_tests() + 1000, 3600000, 100);
+    sl_cache_store_stats(s, &st);
+    ck_assert_uint_gt(st.used, 0);
+    sl_cache_expire(s, sl_cache_now_for_tests() + 6000, 3600000, 100);
     sl_cache_store_stats(s, &st);
     ck_assert_uint_eq(st.used, 0);
     check_store(s);
