@@ -2009,6 +2009,69 @@ failed:
     return 0;
 }
 
+/*
+ * No object is listed in the ledgers more often than it is referenced
+ * (beyond the index's or the writer's reference).  Counts only go down
+ * while all stripes are held (no new reference can be taken), and a
+ * reference is listed after it is taken, unlisted before it is dropped:
+ * so counts read first bound the listings read after.
+ */
+static int
+sl_cache_check_ledgers(struct sl_cache_store *s, uint8_t *map, char *err,
+    size_t size)
+{
+    struct sl_cache_obj *o, *lists[2];
+    struct sl_cache_hold *t;
+    uint32_t *refs, *held, i, j, k, u, base;
+    int rc = SL_ERROR;
+
+    refs = calloc(s->nunits, sizeof(uint32_t));
+    held = calloc(s->nunits, sizeof(uint32_t));
+    if (refs == NULL || held == NULL)
+        sl_cache_fail("out of memory");
+    lists[0] = s->lru_newest;
+    lists[1] = s->limbo;
+    for (k = 0; k < 2; k++) {
+        for (o = lists[k]; o != NULL; o = o->next)
+            refs[o->first] = __atomic_load_n(&o->refs, __ATOMIC_ACQUIRE);
+    }
+    for (i = 0; i < SL_CACHE_HOLDERS; i++) {
+        if (__atomic_load_n(&s->holders[i].pid, __ATOMIC_ACQUIRE) == 0)
+            continue;
+        t = s->holders[i].t[__atomic_load_n(&s->holders[i].cur,
+                                            __ATOMIC_ACQUIRE) & 1];
+        for (j = 0; j < s->hold_cap; j++) {
+            o = __atomic_load_n(&t[j].o, __ATOMIC_ACQUIRE);
+            if (o == NULL || o == SL_CACHE_TOMB)
+                continue;
+            u = (uint32_t) (((char *) o - s->blocks) / SL_CACHE_UNIT);
+            if ((char *) o < s->blocks || u >= s->nunits
+                || ((char *) o - s->blocks) % SL_CACHE_UNIT != 0
+                || !(map[u / 8] & (1u << (u % 8))) || o->first != u)
+            {
+                sl_cache_fail("ledger %u lists %p, not an object", i,
+                              (void *) o);
+            }
+            held[u] += t[j].n;
+        }
+    }
+    for (k = 0; k < 2; k++) {
+        for (o = lists[k]; o != NULL; o = o->next) {
+            base = o->state != SL_CACHE_OBJ_UNLINKED;
+            if (held[o->first] + base > refs[o->first])
+                sl_cache_fail("object %p listed %u times in ledgers with "
+                              "%u references", (void *) o, held[o->first],
+                              refs[o->first]);
+        }
+    }
+    rc = SL_OK;
+
+failed:
+    free(refs);
+    free(held);
+    return rc;
+}
+
 int
 sl_cache_store_check(struct sl_cache_store *s, char *err, size_t size)
 {
@@ -2116,6 +2179,8 @@ sl_cache_store_check(struct sl_cache_store *s, char *err, size_t size)
     if (units + free_units != s->nunits)
         sl_cache_fail("blocks: %u units used + %u free != %u", units,
                       free_units, s->nunits);
+    if (sl_cache_check_ledgers(s, map, err, size) != SL_OK)
+        goto failed;
 
     /* The index: every entry linked, in its bucket, and in the LRU. */
     for (b = 0; b < s->nbuckets; b++) {

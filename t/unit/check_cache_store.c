@@ -1396,6 +1396,11 @@ START_TEST(test_stress)
         _exit(0);
     }
     ck_assert_int_eq(waitpid(victim, &status, 0), victim);
+    /* The check holds while they work (it takes every lock). */
+    for (i = 0; i < 5; i++) {
+        usleep(300000);
+        check_store(s);
+    }
     for (i = 0; i < STRESS_CHILDREN; i++) {
         pid = waitpid(pids[i], &status, 0);
         ck_assert_int_eq(pid, pids[i]);
@@ -1464,6 +1469,8 @@ START_TEST(test_stress_kill)
         kill(pid, SIGKILL);
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert(WIFSIGNALED(status));
+        if (i % 10 == 9)
+            check_store(s);         /* sound at any moment */
     }
     for (i = 0; i < 2; i++) {
         ck_assert_int_eq(waitpid(workers[i], &status, 0), workers[i]);
