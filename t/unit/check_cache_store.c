@@ -383,6 +383,23 @@ START_TEST(test_bodies)
         }
         sl_cache_obj_release(s, o);
     }
+    /* The writer reads its object back while it grows. */
+    {
+        static char buf[50000];
+        uint32_t seed = key_seed("/growing", 8);
+
+        o = sl_cache_obj_new(s, "/growing", 8, NULL, 0, "", 0, "H", 1);
+        ck_assert_ptr_nonnull(o);
+        fill_body(buf, seed, 0, 10000);
+        ck_assert_int_eq(sl_cache_obj_append(s, o, buf, 10000), SL_OK);
+        verify_range(o, "/growing", 0, 10000, 2);
+        verify_range(o, "/growing", 9000, 1000, 1);
+        fill_body(buf, seed, 10000, sizeof(buf));
+        ck_assert_int_eq(sl_cache_obj_append(s, o, buf, sizeof(buf)), SL_OK);
+        verify_range(o, "/growing", 9500, 60000 - 9500, 1);
+        verify_range(o, "/growing", 0, 60000, 3);
+        sl_cache_obj_abort(s, o);
+    }
     sl_cache_store_stats(s, &st);
     ck_assert_uint_eq(st.entries, sl_nelems(lens));
     /* Little waste: under a quarter over the bytes stored plus headers. */
