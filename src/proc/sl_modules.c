@@ -11,6 +11,7 @@ extern struct sl_module sl_http_log_module;
 extern struct sl_module sl_http_ssl_module;
 extern struct sl_module sl_upstream_module;
 extern struct sl_module sl_http_proxy_module;
+extern struct sl_module sl_http_proxy_ssl_module;
 extern struct sl_module sl_health_module;
 extern struct sl_module sl_http_stats_module;
 extern struct sl_module sl_limit_module;
@@ -24,6 +25,7 @@ struct sl_module *sl_modules[] = {
     &sl_http_ssl_module,
     &sl_upstream_module,
     &sl_http_proxy_module,
+    &sl_http_proxy_ssl_module,
     &sl_health_module,
     &sl_http_stats_module,
     /* Access handlers run in this order: limits, filters, auth. */
