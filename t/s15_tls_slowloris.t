@@ -19,6 +19,9 @@
 #
 # The numbers (latencies, when the slow ones were cut) are printed with
 # diag.  Bounded: at most 300 connections, about 15 s.
+#
+# First, the "Hardened example" of sluice.conf.5 passes `sluice -t` once
+# the files it names exist.
 
 use strict;
 use warnings;
@@ -27,6 +30,7 @@ use Test::More;
 use IO::Socket::INET;
 use IO::Select;
 use Time::HiRes qw(time sleep);
+use FindBin;
 use SluiceTest;
 
 BEGIN {
@@ -41,6 +45,34 @@ my ($rc, $out, $err) = $t->run_cmd(['openssl', qw(req -x509 -newkey
     rsa:2048 -nodes -days 2 -subj /CN=a.test), '-keyout', "$d/a.key",
     '-out', "$d/a.crt"], timeout => 20);
 die "openssl: $err" if $rc != 0;
+
+# ---- the hardened example of the manual --------------------------------------
+
+{
+    my $man = SluiceTest::_slurp("$FindBin::Bin/../man/sluice.conf.5") // '';
+    my ($ex) = $man =~ /^\.Ss Hardened example\n.*?^\.Bd -literal[^\n]*\n(.*?)^\.Ed$/ms;
+    ok(defined $ex && $ex =~ /ssl_stapling_file/,
+       'hardened example found in sluice.conf.5');
+    $ex //= '';
+    $ex =~ s/\\e/\\/g;
+    my $path = $t->write_conf($ex, name => 'hardened.conf', raw => 1);
+    $t->write_file('example.com.crt', $t->read_file('a.crt'));
+    $t->write_file('example.com.key', $t->read_file('a.key'));
+    $t->write_file('ops-ca.crt', $t->read_file('a.crt'));
+    $t->write_file('htpasswd', "admin:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n");
+    $t->write_file('index.txt', "V\t991231235959Z\t\t01\tunknown\t/CN=x\n");
+    for my $argv (['-no_nonce', '-issuer', "$d/a.crt", '-cert', "$d/a.crt",
+                   '-reqout', "$d/req.der"],
+                  ['-index', "$d/index.txt", '-rsigner', "$d/a.crt",
+                   '-rkey', "$d/a.key", '-CA', "$d/a.crt", '-reqin',
+                   "$d/req.der", '-respout', "$d/example.com.ocsp.der"])
+    {
+        my ($orc, $oo, $oe) = $t->run_cmd(['openssl', 'ocsp', @$argv]);
+        die "openssl ocsp: $oe" if $orc != 0;
+    }
+    my ($trc, $to, $te) = $t->run_t({ conf => $path });
+    is($trc, 0, 'the hardened example passes sluice -t') or diag($to . $te);
+}
 
 sub conf {
     my ($wc, $cht) = @_;
