@@ -7,8 +7,10 @@
 # name fails with 502 and the verify error in the log; an address is
 # verified against the certificate's IP SAN; SNI is sent only with
 # proxy_ssl_server_name on; sessions are resumed on new connections
-# unless proxy_ssl_session_reuse is off; a server that does not speak TLS
-# is a connection error and the next server is tried; configuration
+# (TLS 1.3 and 1.2) unless proxy_ssl_session_reuse is off; a client
+# certificate is presented; a server that does not speak TLS is a
+# connection error and the next server is tried; a handshake that never
+# finishes ends after proxy_connect_timeout (504); configuration
 # errors name file:line.  The TLS upstream is SluiceTest::TlsFront (Perl
 # IO::Socket::SSL) in front of SluiceTest::Upstream; certificates are made
 # at test time with the openssl command.
@@ -98,6 +100,15 @@ http {
             proxy_pass https://nk;
         }
         location /s/ { proxy_pass https://nk; }
+        location /s12/ {
+            proxy_ssl_protocols TLSv1.2;
+            proxy_pass https://nk;
+        }
+        location /hs/ {
+            proxy_connect_timeout 1s;
+            proxy_next_upstream off;
+            proxy_pass https://127.0.0.1:%%PORT_5%%;
+        }
         location /nr/ {
             proxy_ssl_session_reuse off;
             proxy_pass https://nk;
@@ -228,6 +239,13 @@ sub get {
     is($hs[0]{reused}, 0, 'the first handshake is a full one');
 
     $tls->clear;
+    get("/s12/$_") for 1 .. 3;
+    @hs = $tls->handshakes;
+    is(scalar(grep { $_->{version} =~ /TLSv1_?2\z/ } @hs), 3,
+       'proxy_ssl_protocols TLSv1.2: TLS 1.2 handshakes');
+    is(scalar(grep { $_->{reused} } @hs), 2, 'TLS 1.2 sessions resumed');
+
+    $tls->clear;
     get("/nr/$_") for 1 .. 3;
     @hs = $tls->handshakes;
     is(scalar @hs, 3, 'session reuse off: three handshakes');
@@ -257,6 +275,13 @@ sub get {
         .*\ while\ SSL\ handshaking\ to\ upstream,
         \ upstream:\ "127\.0\.0\.1:\d+"/x,
         'logged with the OpenSSL reason and the address');
+
+    $before = length $t->error_log;
+    ($st) = get('/hs/a');
+    is($st, 504, 'a server that never answers the handshake: 504');
+    $log = substr($t->error_log, $before);
+    like($log, qr/upstream timed out while SSL handshaking to upstream/,
+         'after proxy_connect_timeout');
 
     my $ok = 0;
     for my $i (1 .. 4) {
