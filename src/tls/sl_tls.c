@@ -617,6 +617,8 @@ sl_tls_make_ctx(struct sl_conf_ctx *cf, struct sl_http_srv_conf *scf,
         SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     else
         SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* DHE suites of ssl_ciphers use the RFC 7919 group that fits the key. */
+    SSL_CTX_set_dh_auto(ctx, 1);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
                           | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                           | SSL_MODE_RELEASE_BUFFERS);
