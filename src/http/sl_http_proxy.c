@@ -5,8 +5,9 @@
  *   read the request body (proxy_request_buffering on: into memory up to
  *   client_body_buffer_size, beyond into an anonymous temporary file)
  *   -> pick a server (balancer) -> take a pooled keepalive connection or
- *   connect -> send the head and the body -> read and strictly parse the
- *   response head -> retry on another server while nothing has reached
+ *   connect (and, for proxy_pass https://, make a TLS handshake, see
+ *   sl_tls_client.c) -> send the head and the body -> read and strictly
+ *   parse the response head -> retry on another server while nothing has reached
  *   the client -> relay the body with one bounded buffer (backpressure:
  *   nothing more is read from the upstream until the client took what was
  *   read) -> give the upstream connection back to the pool.
