@@ -7,7 +7,8 @@
 # name fails with 502 and the verify error in the log; an address is
 # verified against the certificate's IP SAN; SNI is sent only with
 # proxy_ssl_server_name on; sessions are resumed on new connections
-# (TLS 1.3 and 1.2) unless proxy_ssl_session_reuse is off; a client
+# (TLS 1.3 and 1.2) unless proxy_ssl_session_reuse is off; an upgraded
+# tunnel runs over TLS; a client
 # certificate is presented; a server that does not speak TLS is a
 # connection error and the next server is tried; a handshake that never
 # finishes ends after proxy_connect_timeout (504); configuration
@@ -20,6 +21,8 @@ use warnings;
 
 use Test::More;
 use IO::Socket::INET;
+use IO::Select;
+use Time::HiRes qw(time);
 use SluiceTest;
 use SluiceTest::Upstream;
 use SluiceTest::TlsFront;
@@ -195,6 +198,45 @@ sub get {
     my $r = $up->last_request;
     is($r->{body_len}, 100000, 'the upstream got the whole body');
     is($r->{body_sha}, SluiceTest::Upstream::sha($body), 'body intact');
+}
+
+# ---- an upgraded tunnel over TLS -----------------------------------------------
+
+# Sends data on s and reads until want bytes came back (or 8 s).
+sub exchange {
+    my ($s, $data, $want) = @_;
+    my $deadline = time + 8;
+    my ($off, $got) = (0, '');
+    my $sel = IO::Select->new($s);
+    while (length $got < $want && time < $deadline) {
+        my ($r, $w) = IO::Select->select($sel,
+            $off < length $data ? $sel : undef, undef, 0.2);
+        if ($w && @$w) {
+            my $n = syswrite($s, $data, 65536, $off);
+            $off += $n if $n;
+        }
+        if ($r && @$r) {
+            my $n = sysread($s, my $d, 262144);
+            last if defined $n && $n == 0;
+            $got .= $d if $n;
+        }
+    }
+    return $got;
+}
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $t->port(0), Timeout => 5) or die "connect: $!\n";
+    my $req = "GET /nr/ws?greet=HELLO HTTP/1.1\r\nHost: x\r\n"
+        . "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    my $got = exchange($s, $req, 1);
+    $got .= exchange($s, '', 1) until $got =~ /\r\n\r\nHELLO/ || !length $got
+        || length $got > 4096;
+    like($got, qr{^HTTP/1\.1 101 .*\r\n\r\nHELLO\z}s,
+         'upgrade over TLS: 101 and the greeting');
+    my $big = join '', map { chr(($_ * 7) % 251) } 1 .. 300000;
+    my $back = exchange($s, $big, length $big);
+    ok($back eq $big, 'the tunnel echoes 300 kB over TLS');
+    close $s;
 }
 
 # ---- verification ----------------------------------------------------------
