@@ -332,6 +332,14 @@ sub exchange {
     }
     is($ok, 4, 'a failed handshake goes on to the next server');
 }
+# A reload builds new contexts; requests go on over TLS.
+{
+    $t->signal('HUP');
+    ok(wait_for(sub { $t->error_log =~ /reload complete, generation 2/ }, 10),
+       'reload with TLS upstreams');
+    my ($st) = get('/v/ok/after-reload');
+    is($st, 200, 'verified TLS after the reload');
+}
 $t->check_log;
 $t->stop;
 
