@@ -72,8 +72,9 @@ is($out, "configuration OK\n", 'full proxy config: configuration OK');
 
 my $path = $t->conf_path;
 my @bad = (
-    ['location / { proxy_pass https://127.0.0.1:%%PORT_5%%; }', 'https://',
-        qr/not supported by this build yet/, 'proxy_pass https://'],
+    ['location / { proxy_ssl_verify on; proxy_pass https://127.0.0.1:%%PORT_5%%; }',
+        'https://', qr/proxy_ssl_trusted_certificate/,
+        'proxy_pass https:// verified without a CA'],
     ['location ~ \.php$ { proxy_pass http://127.0.0.1:%%PORT_5%%/x/; }', 'proxy_pass',
         qr/\S/, 'URI part in a regex location'],
     ['location / { proxy_pass http://127.0.0.1:%%PORT_5%%; proxy_pass http://127.0.0.1:%%PORT_6%%; }',

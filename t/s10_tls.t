@@ -137,6 +137,16 @@ sub get {
     like($o, qr/\r\n\r\nA https/, 'request over the RSA certificate');
 }
 {
+    # Default ciphers: DHE works (RFC 7919 group), CBC and SHA-1 do not.
+    my ($rc, $o) = get('/', 'a.test', '-tls1_2', '-cipher',
+                       'DHE-RSA-AES128-GCM-SHA256');
+    like($o, qr/Server Temp Key: DH, 2048 bits/, 'DHE with ffdhe2048');
+    like($o, qr/\r\n\r\nA https/, 'request over DHE');
+    ($rc, $o) = get('/', 'a.test', '-tls1_2', '-cipher',
+                    'ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-SHA');
+    isnt($rc, 0, 'CBC suites refused by default');
+}
+{
     my ($rc, $o) = get('/', 'a.test', '-alpn', 'http/1.1');
     like($o, qr{ALPN protocol: http/1\.1}, 'ALPN http/1.1');
 }

@@ -44,7 +44,7 @@ struct ssl_st;
 
 struct sl_conn {
     int                      fd;
-    struct ssl_st           *ssl;       /* TLS (client side only) or NULL */
+    struct ssl_st           *ssl;       /* TLS (either side) or NULL */
     struct sl_event          read;
     struct sl_event          write;
     void                    *data;      /* protocol state */

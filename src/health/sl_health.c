@@ -262,12 +262,13 @@ sl_health_set_check(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     struct sl_upstream *u = conf;
     struct sl_conf_node *n = cf->node;
     struct sl_health_conf *hc;
+    struct sl_tls_client_conf *tcf;
     PCRE2_UCHAR msg[256];
     PCRE2_SIZE off;
-    struct sl_str v;
+    struct sl_str v, tls_name = { 0, NULL };
     int64_t num;
     unsigned i;
-    int errcode;
+    int errcode, tls_verify = 0, flag;
     char *dash;
 
     if (u->health != NULL) {
@@ -285,10 +286,35 @@ sl_health_set_check(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     hc->fall = 3;
     hc->status_min = 200;
     hc->status_max = 399;
+    hc->tls = -1;
+    tcf = sl_pcalloc(cf->pool, sizeof(*tcf));
+    if (tcf == NULL)
+        return SL_ERROR;
+    sl_tls_client_defaults(tcf);
+    tcf->session_reuse = 0;         /* a check is one connection */
 
     for (i = 0; i < n->nargs; i++) {
         struct sl_str *a = &n->args[i];
-        if (sl_health_param(a, "type", &v)) {
+        if (sl_str_eq(a, "tls")) {
+            hc->tls = 1;
+        } else if (sl_health_param(a, "tls", &v)) {
+            if (sl_conf_parse_flag(&v, &flag) != SL_OK)
+                goto invalid;
+            hc->tls = flag;
+        } else if (sl_health_param(a, "tls_verify", &v)) {
+            if (sl_conf_parse_flag(&v, &tls_verify) != SL_OK)
+                goto invalid;
+        } else if (sl_health_param(a, "tls_trusted_certificate", &v)) {
+            if (v.len == 0 || memchr(v.data, '\0', v.len) != NULL)
+                goto invalid;
+            tcf->trusted = sl_tls_client_file(cf, &v);
+            if (tcf->trusted == NULL)
+                return SL_ERROR;
+        } else if (sl_health_param(a, "tls_name", &v)) {
+            if (v.len == 0)
+                goto invalid;
+            tls_name = v;
+        } else if (sl_health_param(a, "type", &v)) {
             if (sl_str_eq(&v, "http"))
                 hc->type_http = 1;
             else if (sl_str_eq(&v, "tcp"))
@@ -373,6 +399,27 @@ sl_health_set_check(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     }
     if (hc->timeout > hc->interval)
         hc->timeout = hc->interval;
+    if (hc->tls != 0) {
+        /*
+         * The name verified: tls_name, else host=, else the group's name
+         * (proxy_ssl_name's default); SNI only with tls_name.
+         */
+        if (tls_verify && tcf->trusted == NULL) {
+            sl_conf_error(cf, "\"tls_verify=on\" needs "
+                          "\"tls_trusted_certificate=FILE\" in "
+                          "\"health_check\"");
+            return SL_ERROR;
+        }
+        tcf->verify = tls_verify;
+        tcf->server_name = tls_name.len > 0;
+        tcf->name = tls_name;
+        if (sl_tls_client_build(cf, tcf, hc->host.len ? &hc->host : &u->name,
+                                n->file, n->line) != SL_OK)
+        {
+            return SL_ERROR;
+        }
+        hc->tls_conf = tcf;
+    }
     u->health = hc;
     return SL_OK;
 

@@ -19,6 +19,7 @@
 #include "sl_conf.h"
 #include "sl_http.h"
 #include "sl_upstream.h"
+#include "sl_tls_client.h"
 
 #define SL_HEALTH_MAX_PEERS     4096
 #define SL_HEALTH_NAME_LEN      64
@@ -87,6 +88,14 @@ struct sl_health_conf {
     int                     status_min;     /* 200 */
     int                     status_max;     /* 399 */
     pcre2_code             *body;           /* body=REGEX, or NULL */
+    /*
+     * tls, tls=on|off: -1 (not given) means TLS when the group is used
+     * with proxy_pass https://.  The context (tls_verify=on,
+     * tls_trusted_certificate=FILE, tls_name=NAME) is built at load time
+     * unless tls=off.
+     */
+    int                     tls;
+    struct sl_tls_client_conf *tls_conf;
 };
 
 extern struct sl_module sl_health_module;

@@ -2,7 +2,8 @@
  * sl_health_check.c: active health checks, run by the checker process.
  *
  * Every server of an upstream with health_check is probed in one epoll
- * loop: a non-blocking connect (type=tcp stops there), then an HTTP/1.1
+ * loop: a non-blocking connect, a TLS handshake when the check is over
+ * TLS (type=tcp stops there), then an HTTP/1.1
  * GET whose answer must have a status in the configured range and, with
  * body=, a body matching the regex.  A server goes down after `fall`
  * consecutive failures and up after `rise` successes; the checker writes
@@ -35,6 +36,8 @@ struct sl_hc {
     char                       *req;
     size_t                      req_len;
     unsigned                    connected:1;
+    unsigned                    tls:1;          /* check over TLS */
+    unsigned                    handshaken:1;
 };
 
 static uint64_t sl_hc_rng;
@@ -172,6 +175,7 @@ sl_hc_io(struct sl_event *ev)
     struct sl_conn *c = ev->data;
     struct sl_hc *hc = c->data;
     const char *why;
+    char reason[320];
     socklen_t len;
     ssize_t n;
     int err = 0, result, rc;
@@ -191,14 +195,31 @@ sl_hc_io(struct sl_event *ev)
             return;
         }
         hc->connected = 1;
-        if (!hc->conf->type_http) {
-            sl_hc_done(hc, 1, 0, "connected");
+    }
+    if (hc->tls && !hc->handshaken) {
+        /* Either event drives the handshake; the check's timer bounds it. */
+        if (c->ssl == NULL
+            && sl_tls_client_start(c, hc->conf->tls_conf, hc->u, hc->s, 0)
+               != SL_OK)
+        {
+            sl_hc_done(hc, 0, -ENOMEM, "cannot start SSL");
             return;
         }
+        rc = sl_tls_client_handshake(c, reason, sizeof(reason));
+        if (rc == SL_AGAIN)
+            return;
+        if (rc != SL_OK) {
+            sl_hc_done(hc, 0, -EPROTO, reason);
+            return;
+        }
+        hc->handshaken = 1;
+    }
+    if (!hc->conf->type_http) {
+        sl_hc_done(hc, 1, 0, hc->tls ? "handshake done" : "connected");
+        return;
     }
     while (hc->sent < hc->req_len) {
-        n = send(c->fd, hc->req + hc->sent, hc->req_len - hc->sent,
-                 MSG_NOSIGNAL);
+        n = sl_conn_send(c, hc->req + hc->sent, hc->req_len - hc->sent);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
@@ -210,7 +231,7 @@ sl_hc_io(struct sl_event *ev)
         hc->sent += (size_t) n;
     }
     for (;;) {
-        n = recv(c->fd, hc->buf + hc->len, SL_HC_BUF - hc->len, 0);
+        n = sl_conn_recv(c, hc->buf + hc->len, SL_HC_BUF - hc->len);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
@@ -246,6 +267,7 @@ sl_hc_start(struct sl_event *ev)
     hc->len = 0;
     hc->sent = 0;
     hc->connected = 0;
+    hc->handshaken = 0;
     fd = socket(hc->sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK
                 | SOCK_CLOEXEC, 0);
     if (fd == -1) {
@@ -317,6 +339,10 @@ sl_health_checker_init(struct sl_cycle *cycle)
             hc->s = s;
             hc->conf = conf;
             hc->p = s->peer;
+            /* Not given: TLS when the group is used with https://. */
+            hc->tls = conf->tls == 1 || (conf->tls == -1 && u->tls);
+            if (hc->tls && conf->tls_conf == NULL)
+                return SL_ERROR;    /* built at load unless tls=off */
             memcpy(&hc->sa, &s->sa, s->socklen);
             hc->socklen = s->socklen;
             if (conf->port != 0) {

@@ -5,8 +5,9 @@
  *   read the request body (proxy_request_buffering on: into memory up to
  *   client_body_buffer_size, beyond into an anonymous temporary file)
  *   -> pick a server (balancer) -> take a pooled keepalive connection or
- *   connect -> send the head and the body -> read and strictly parse the
- *   response head -> retry on another server while nothing has reached
+ *   connect (and, for proxy_pass https://, make a TLS handshake, see
+ *   sl_tls_client.c) -> send the head and the body -> read and strictly
+ *   parse the response head -> retry on another server while nothing has reached
  *   the client -> relay the body with one bounded buffer (backpressure:
  *   nothing more is read from the upstream until the client took what was
  *   read) -> give the upstream connection back to the pool.
@@ -31,6 +32,7 @@
 enum sl_proxy_state {
     SL_PROXY_BODY = 0,      /* reading the client's body */
     SL_PROXY_CONNECTING,
+    SL_PROXY_HANDSHAKE,     /* TLS to the upstream (proxy_pass https://) */
     SL_PROXY_SENDING,
     SL_PROXY_READING_HEAD,
     SL_PROXY_RELAYING,
@@ -122,6 +124,8 @@ struct sl_proxy_ctx {
 
 
 static void sl_proxy_connect(struct sl_proxy_ctx *ctx);
+static void sl_proxy_connected(struct sl_proxy_ctx *ctx);
+static void sl_proxy_handshake(struct sl_proxy_ctx *ctx);
 static void sl_proxy_send_request(struct sl_proxy_ctx *ctx);
 static void sl_proxy_read_head(struct sl_proxy_ctx *ctx);
 static void sl_proxy_relay(struct sl_proxy_ctx *ctx);
@@ -274,8 +278,8 @@ sl_proxy_set_pass(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
 {
     struct sl_http_proxy_conf *pcf = conf;
     struct sl_http_loc_conf *lcf;
-    struct sl_str *url = &cf->node->args[0], host;
-    const char *p, *end, *slash;
+    struct sl_str *url = &cf->node->args[0], host, tls_host;
+    const char *p, *end, *slash, *colon;
 
     lcf = cf->loc_conf[sl_http_core_module.index];
     if (pcf->upstream != NULL) {
@@ -285,9 +289,8 @@ sl_proxy_set_pass(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     if (url->len > 7 && strncasecmp(url->data, "http://", 7) == 0) {
         p = url->data + 7;
     } else if (url->len > 8 && strncasecmp(url->data, "https://", 8) == 0) {
-        sl_conf_error(cf, "https upstreams are not supported by this build "
-                      "yet in \"%.*s\"", (int) url->len, url->data);
-        return SL_ERROR;
+        p = url->data + 8;
+        pcf->https = 1;
     } else {
         sl_conf_error(cf, "invalid URL prefix in \"%.*s\"", (int) url->len,
                       url->data);
@@ -320,6 +323,25 @@ sl_proxy_set_pass(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     pcf->upstream = sl_upstream_add(cf, &host);
     if (pcf->upstream == NULL)
         return SL_ERROR;
+    if (pcf->https) {
+        /* The host without its port is the default proxy_ssl_name. */
+        tls_host = host;
+        colon = host.data[0] == '['
+                ? memchr(host.data, ']', host.len) : host.data;
+        colon = colon != NULL
+                ? memchr(colon, ':', (size_t) (host.data + host.len - colon))
+                : NULL;
+        if (colon != NULL)
+            tls_host.len = (size_t) (colon - host.data);
+        else
+            pcf->upstream->tls_noport = 1;
+        pcf->upstream->tls = 1;
+        pcf->ssl = sl_tls_client_want(cf, &tls_host);
+        if (pcf->ssl == NULL)
+            return SL_ERROR;
+    } else {
+        pcf->upstream->plain = 1;
+    }
     lcf->handler = sl_http_proxy_handler;
     return SL_OK;
 }
@@ -1209,8 +1231,16 @@ sl_proxy_upstream_handler(struct sl_event *ev)
             return;
         }
         sl_event_del_timer(&uc->write);
-        ctx->state = SL_PROXY_SENDING;
-        sl_proxy_send_request(ctx);
+        sl_proxy_connected(ctx);
+        return;
+    case SL_PROXY_HANDSHAKE:
+        if (ev->timedout) {
+            sl_proxy_fail(ctx, SL_PROXY_FT_TIMEOUT, ETIMEDOUT,
+                          "upstream timed out while SSL handshaking to "
+                          "upstream");
+            return;
+        }
+        sl_proxy_handshake(ctx);
         return;
     case SL_PROXY_SENDING:
         if (ev->timedout) {
@@ -1295,6 +1325,56 @@ sl_proxy_client_handler(struct sl_event *ev)
         sl_proxy_tunnel(ctx);
 }
 
+/*
+ * proxy_pass https://: the client handshake, run from the connection's
+ * events until done and bounded by proxy_connect_timeout (a timer on the
+ * write event).  A failed handshake is a connection error: the next
+ * server is tried and the server's passive failure counts.
+ */
+static void
+sl_proxy_handshake(struct sl_proxy_ctx *ctx)
+{
+    struct sl_conn *uc = ctx->uc;
+    char reason[320], what[400];
+    int rc;
+
+    rc = sl_tls_client_handshake(uc, reason, sizeof(reason));
+    if (rc == SL_AGAIN)
+        return;
+    if (rc != SL_OK) {
+        snprintf(what, sizeof(what), "SSL_do_handshake() failed (%s) while "
+                 "SSL handshaking to upstream", reason);
+        sl_proxy_fail(ctx, SL_PROXY_FT_ERROR, 0, what);
+        return;
+    }
+    sl_event_del_timer(&uc->write);
+    ctx->state = SL_PROXY_SENDING;
+    sl_proxy_send_request(ctx);
+}
+
+/* TCP is up: start TLS (proxy_pass https://) or send the request. */
+static void
+sl_proxy_connected(struct sl_proxy_ctx *ctx)
+{
+    struct sl_conn *uc = ctx->uc;
+
+    if (ctx->pcf->ssl == NULL) {
+        ctx->state = SL_PROXY_SENDING;
+        sl_proxy_send_request(ctx);
+        return;
+    }
+    if (sl_tls_client_start(uc, ctx->pcf->ssl, ctx->u, ctx->server, 1)
+        != SL_OK)
+    {
+        sl_proxy_fail(ctx, SL_PROXY_FT_ERROR, 0, "cannot start SSL while "
+                      "connecting to upstream");
+        return;
+    }
+    ctx->state = SL_PROXY_HANDSHAKE;
+    sl_event_add_timer(&uc->write, ctx->pcf->connect_timeout);
+    sl_proxy_handshake(ctx);
+}
+
 static void
 sl_proxy_open(struct sl_proxy_ctx *ctx, int allow_pooled)
 {
@@ -1310,7 +1390,9 @@ sl_proxy_open(struct sl_proxy_ctx *ctx, int allow_pooled)
     ctx->rlen = 0;
     ctx->scan = 0;
 
-    uc = allow_pooled ? sl_upstream_keepalive_get(ctx->u, s) : NULL;
+    uc = allow_pooled ? sl_upstream_keepalive_get_tls(ctx->u, s,
+                            ctx->pcf->ssl != NULL ? ctx->pcf->ssl->ctx : NULL)
+                      : NULL;
     if (uc != NULL) {
         ctx->reused = 1;
         ctx->uc = uc;
@@ -1368,8 +1450,7 @@ sl_proxy_open(struct sl_proxy_ctx *ctx, int allow_pooled)
                       "connect() failed while connecting to upstream");
         return;
     }
-    ctx->state = SL_PROXY_SENDING;
-    sl_proxy_send_request(ctx);
+    sl_proxy_connected(ctx);
 }
 
 static void
@@ -1488,6 +1569,27 @@ sl_proxy_retry_fresh(struct sl_proxy_ctx *ctx)
     sl_proxy_open(ctx, 0);
 }
 
+/*
+ * A body spooled to a file goes over TLS through a buffer (no sendfile
+ * into SSL_write).  A retry after EAGAIN reads the same offset again, so
+ * OpenSSL is offered the same bytes.  Returns what send() would.
+ */
+static ssize_t
+sl_proxy_send_file_tls(struct sl_proxy_ctx *ctx)
+{
+    static char buf[16384];
+    ssize_t n;
+
+    n = pread(ctx->body_fd, buf, (size_t) sl_min((off_t) sizeof(buf),
+              ctx->body_file_len - ctx->file_sent), ctx->file_sent);
+    if (n <= 0) {
+        if (n == 0)
+            errno = EIO;    /* the file shrank: cannot happen */
+        return -1;
+    }
+    return sl_conn_send(ctx->uc, buf, (size_t) n);
+}
+
 static void
 sl_proxy_send_request(struct sl_proxy_ctx *ctx)
 {
@@ -1512,7 +1614,11 @@ sl_proxy_send_request(struct sl_proxy_ctx *ctx)
             niov++;
         }
         if (niov > 0) {
-            n = writev(uc->fd, iov, niov);
+            n = sl_conn_writev(uc, iov, niov);
+        } else if (ctx->body_fd != -1 && ctx->file_sent < ctx->body_file_len
+                   && uc->ssl != NULL)
+        {
+            n = sl_proxy_send_file_tls(ctx);
         } else if (ctx->body_fd != -1 && ctx->file_sent < ctx->body_file_len) {
             off = ctx->file_sent;
             n = sendfile(uc->fd, ctx->body_fd, &off,
@@ -1672,7 +1778,7 @@ sl_proxy_stream_body(struct sl_proxy_ctx *ctx)
             }
             if (k == 0)
                 break;
-            n = writev(uc->fd, iov, (int) k);
+            n = sl_conn_writev(uc, iov, (int) k);
             if (n == -1) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
                     uc->write.ready = 0;
@@ -1864,8 +1970,8 @@ sl_proxy_read_head(struct sl_proxy_ctx *ctx)
                           "response header from upstream");
             return;
         }
-        n = recv(uc->fd, ctx->rbuf + ctx->rlen, ctx->rbuf_size - ctx->rlen,
-                 0);
+        n = sl_conn_recv(uc, ctx->rbuf + ctx->rlen,
+                         ctx->rbuf_size - ctx->rlen);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 uc->read.ready = 0;
@@ -2214,7 +2320,7 @@ sl_proxy_relay(struct sl_proxy_ctx *ctx)
             sl_proxy_finish(ctx);
             return;
         }
-        n = recv(uc->fd, ctx->relay, SL_PROXY_RELAY_SIZE, 0);
+        n = sl_conn_recv(uc, ctx->relay, SL_PROXY_RELAY_SIZE);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 uc->read.ready = 0;

@@ -7,6 +7,7 @@
 #include "sl_http.h"
 #include "sl_http_variables.h"
 #include "sl_upstream.h"
+#include "sl_tls_client.h"
 
 /* proxy_next_upstream conditions */
 #define SL_PROXY_FT_ERROR           0x0001
@@ -33,6 +34,7 @@ struct sl_http_proxy_conf {
     struct sl_str           location;      /* the location's prefix */
     unsigned                has_uri:1;
     unsigned                https:1;
+    struct sl_tls_client_conf *ssl;        /* https: the location's TLS */
     struct sl_array        *set_headers;   /* sl_http_proxy_header */
     struct sl_array        *hide_headers;  /* struct sl_str */
     int                     request_buffering;

@@ -479,6 +479,9 @@ sl_http_process_head(struct sl_http_conn *hc)
     r->srv = sl_http_find_server(hc->addr, &r->host);
     r->loc_conf = r->srv->loc_conf;
     r->loc = r->loc_conf[sl_http_core_module.index];
+    /* ssl_verify_client on: before anything, as nginx does. */
+    if (sl_tls_verify_request(r) != SL_OK)
+        return;
 
     uri = sl_pnalloc(r->pool, h->path.len + 1);
     if (uri == NULL) {

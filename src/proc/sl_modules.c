@@ -11,6 +11,7 @@ extern struct sl_module sl_http_log_module;
 extern struct sl_module sl_http_ssl_module;
 extern struct sl_module sl_upstream_module;
 extern struct sl_module sl_http_proxy_module;
+extern struct sl_module sl_http_proxy_ssl_module;
 extern struct sl_module sl_cache_zone_module;
 extern struct sl_module sl_http_cache_module;
 extern struct sl_module sl_health_module;
@@ -26,6 +27,7 @@ struct sl_module *sl_modules[] = {
     &sl_http_ssl_module,
     &sl_upstream_module,
     &sl_http_proxy_module,
+    &sl_http_proxy_ssl_module,
     &sl_cache_zone_module,
     &sl_http_cache_module,
     &sl_health_module,

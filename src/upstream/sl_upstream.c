@@ -646,6 +646,7 @@ sl_upstream_init_http_main(struct sl_conf_ctx *cf, void *conf)
     struct sl_upstream **ups = umcf->upstreams.elts, *u;
     struct sl_upstream_server tmpl;
     const char *reason = "host not found";
+    struct sl_str addr;
     unsigned i;
     int rc;
 
@@ -657,7 +658,25 @@ sl_upstream_init_http_main(struct sl_conf_ctx *cf, void *conf)
         u = ups[i];
         if (!u->defined && u->servers.nelts == 0) {
             sl_upstream_server_defaults(&tmpl, &u->name);
-            rc = sl_upstream_resolve(u, &u->name, &tmpl, &reason);
+            addr = u->name;
+            if (u->tls_noport) {
+                /* proxy_pass https://HOST: port 443, as in nginx. */
+                if (u->plain) {
+                    sl_conf_node_error(cf, NULL, "%s:%u: \"%.*s\" is used "
+                                       "with http:// and https:// without "
+                                       "a port", u->file, u->line,
+                                       (int) u->name.len, u->name.data);
+                    return SL_ERROR;
+                }
+                addr.data = sl_pnalloc(cf->pool, u->name.len + 4);
+                if (addr.data == NULL)
+                    return SL_ERROR;
+                memcpy(addr.data, u->name.data, u->name.len);
+                memcpy(addr.data + u->name.len, ":443", 4);
+                addr.len = u->name.len + 4;
+                tmpl.name = addr;
+            }
+            rc = sl_upstream_resolve(u, &addr, &tmpl, &reason);
             if (rc == SL_ABORT)
                 return SL_ERROR;
             if (rc != SL_OK) {

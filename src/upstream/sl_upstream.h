@@ -116,6 +116,7 @@ struct sl_upstream_idle {
     struct sl_upstream_idle *next;
     struct sl_upstream_idle *prev;
     struct sl_upstream      *upstream;    /* the pool it sits in */
+    const void              *tag;         /* TLS context, NULL: plain */
 };
 
 struct sl_upstream {
@@ -133,6 +134,10 @@ struct sl_upstream {
     unsigned                 line;        /* else the first reference */
     unsigned                 implicit:1;  /* from proxy_pass ADDR:PORT */
     unsigned                 defined:1;   /* upstream{} seen */
+    /* proxy_pass https://NAME (checks default to TLS), http://NAME */
+    unsigned                 tls:1;
+    unsigned                 plain:1;
+    unsigned                 tls_noport:1;/* https:// without a port: 443 */
     struct sl_health_conf   *health;      /* health_check, or NULL */
     sl_msec_t                resolve_interval;  /* 0: 30 s */
 
@@ -279,6 +284,14 @@ struct sl_upstream *sl_upstream_add(struct sl_conf_ctx *cf,
  */
 struct sl_conn *sl_upstream_keepalive_get(struct sl_upstream *u,
     struct sl_upstream_server *s);
+/*
+ * The same for a connection made with TLS context tag (NULL: a plain
+ * connection, which is what sl_upstream_keepalive_get takes): a pooled
+ * TLS connection keeps its SSL object and its session, and goes back
+ * only to requests that would have made the same handshake.
+ */
+struct sl_conn *sl_upstream_keepalive_get_tls(struct sl_upstream *u,
+    struct sl_upstream_server *s, const void *tag);
 /*
  * Gives c back to u's pool (the previous response was read completely and
  * the server did not ask to close).  If the pool is full the oldest idle

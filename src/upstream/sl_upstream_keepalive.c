@@ -15,11 +15,16 @@
  * reclaiming the slot (idle connections are reusable) -- and its write
  * handler ignores the writability edges that edge-triggered epoll keeps
  * reporting.
+ *
+ * A TLS connection keeps its SSL object while idle; an entry carries its
+ * context as a tag, and only a request of the same context takes it.  Its
+ * close sends close_notify best effort (sl_conn_close).
  */
 #include "sl_core.h"
 #include "sl_upstream.h"
 #include "sl_cycle.h"
 #include "sl_process.h"
+#include "sl_tls_client.h"
 
 static void
 sl_upstream_keepalive_unlink(struct sl_upstream *u, struct sl_upstream_idle *e)
@@ -94,6 +99,13 @@ struct sl_conn *
 sl_upstream_keepalive_get(struct sl_upstream *u,
     struct sl_upstream_server *s)
 {
+    return sl_upstream_keepalive_get_tls(u, s, NULL);
+}
+
+struct sl_conn *
+sl_upstream_keepalive_get_tls(struct sl_upstream *u,
+    struct sl_upstream_server *s, const void *tag)
+{
     struct sl_upstream_idle *e, *next;
     struct sl_conn *c;
 
@@ -105,7 +117,7 @@ sl_upstream_keepalive_get(struct sl_upstream *u,
             sl_upstream_keepalive_close(u, e);
             continue;
         }
-        if (e->server != s)
+        if (e->server != s || e->tag != tag)
             continue;
         sl_upstream_keepalive_unlink(u, e);
         sl_event_del_timer(&c->read);
@@ -135,7 +147,8 @@ sl_upstream_keepalive_put(struct sl_upstream *u,
         || (int64_t) c->requests >= u->keepalive_requests
         || c->shutdown || c->close || sl_quit || sl_terminate
         || (c->read.ready && !sl_upstream_keepalive_clean(c))
-        || c->read.eof || c->read.error || c->write.error)
+        || c->read.eof || c->read.error || c->write.error
+        || !sl_tls_client_idle_clean(c))
     {
         sl_conn_close(c);
         return;
@@ -160,6 +173,7 @@ sl_upstream_keepalive_put(struct sl_upstream *u,
     e->c = c;
     e->server = s;
     e->upstream = u;
+    e->tag = sl_tls_client_tag(c);
     e->prev = NULL;
     e->next = u->idle;
     if (u->idle != NULL)
