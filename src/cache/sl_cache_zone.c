@@ -51,11 +51,15 @@ struct sl_module sl_cache_zone_module = {
 
 /* ---- the shared-memory zone -------------------------------------------- */
 
-/* The store starts here in the mapping, after the shm header. */
+/*
+ * The store starts on the mapping's second page, after the shm header:
+ * page alignment satisfies whatever alignment the store's root asks for
+ * (its counters are aligned to avoid false sharing), and costs one page.
+ */
 static size_t
 sl_cache_zone_offset(void)
 {
-    return sl_align(sizeof(struct sl_shm_header), 64);
+    return sl_align(sizeof(struct sl_shm_header), 4096);
 }
 
 /*
