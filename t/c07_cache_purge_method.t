@@ -3,7 +3,8 @@
 # The PURGE method: where proxy_cache_purge is on, PURGE removes every
 # variant stored under the request's key (200 naming the count, 404 when
 # nothing was there); access control applies first (allow/deny, auth);
-# elsewhere PURGE is 405 and purges nothing.
+# where it is off PURGE is 405 and purges nothing; in a location without
+# proxy_cache it goes to the origin like any other method.
 
 use strict;
 use warnings;
@@ -122,8 +123,10 @@ my $q = 'h=Cache-Control:max-age=60&h=Vary:Accept-Encoding&date=now';
     like($h->{allow} // '', qr/GET/, '405 with Allow');
     get("/off/x?$q");
     is($u->nrequests, 0, 'nothing purged, the origin not asked');
+    $u->clear;
     ($s) = purge("/nocache/x");
-    is($s, 405, 'no proxy_cache: 405');
+    isnt($s, 405, 'no proxy_cache: PURGE is not ours');
+    is($u->nrequests, 1, 'no proxy_cache: PURGE goes to the origin');
 }
 
 $t->stop;

@@ -1281,7 +1281,8 @@ sl_cache_decide(struct sl_cache_ctx *ctx)
     return SL_DECLINED;
 }
 
-/* PURGE KEY: where proxy_cache_purge allows it (405 elsewhere). */
+/* PURGE KEY in a caching location: where proxy_cache_purge allows it,
+ * 405 where it does not. */
 static int
 sl_cache_purge_method(struct sl_http_request *r,
     struct sl_cache_loc_conf *ccf)
@@ -1328,7 +1329,11 @@ sl_http_cache_request(struct sl_http_request *r)
     ctx = sl_cache_get_ctx(r);
     if (ctx != NULL && ctx->background)
         return SL_DECLINED;
-    if (h->method == SL_HTTP_PURGE) {
+    /*
+     * PURGE is ours where the location caches; elsewhere it goes to the
+     * origin like any other method, as nginx does.
+     */
+    if (h->method == SL_HTTP_PURGE && ccf != NULL && ccf->zone != NULL) {
         rc = sl_cache_purge_method(r, ccf);
         return rc == SL_ERROR ? SL_ERROR : SL_OK;
     }
