@@ -312,7 +312,9 @@ ok(wait_for(sub { scalar(() = $t->all_worker_pids) == 2 }, 15),
         is(scalar @new, 0, 'killed draining worker not replaced (no new child)')
             or diag(join "\n", map { "$_->{pid} $_->{title}" } @new);
         is(scalar(() = $t->worker_pids), 2, 'the current two workers remain');
-        ok(wait_for(sub { $t->error_log =~ /process $draining[0]{pid} exited on signal 9/ }, 3),
+        # On a loaded machine the worker may finish draining on its own
+        # between being seen and being killed: either end is logged.
+        ok(wait_for(sub { $t->error_log =~ /process $draining[0]{pid} exited\b/ }, 5),
             'its death logged');
     }
     $c->close;
