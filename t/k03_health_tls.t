@@ -19,27 +19,13 @@ use SluiceTest;
 use SluiceTest::Load;
 use SluiceTest::Upstream;
 use SluiceTest::TlsFront;
+use SluiceTest::Certs;
 
 my $t = SluiceTest->new;
 my $d = $t->testdir;
 
-sub ossl {
-    my ($rc, $out, $err) = $t->run_cmd(['openssl', @_], timeout => 30);
-    die "openssl @_: $err\n" if $rc != 0;
-    return $out;
-}
-
-for my $ca (qw(ca ca2)) {
-    ossl(qw(req -x509 -newkey rsa:2048 -nodes -days 2), '-subj',
-         "/CN=sluice-test-$ca", '-keyout', "$d/$ca.key", '-out',
-         "$d/$ca.crt");
-}
-ossl(qw(req -newkey rsa:2048 -nodes -subj /CN=up.test -addext),
-     'subjectAltName=DNS:up.test', '-keyout', "$d/srv.key", '-out',
-     "$d/srv.csr");
-ossl(qw(x509 -req -copy_extensions copy -days 2), '-in', "$d/srv.csr",
-     '-CA', "$d/ca.crt", '-CAkey', "$d/ca.key", '-CAcreateserial', '-out',
-     "$d/srv.crt");
+self_signed($t, $_, "/CN=sluice-test-$_") for qw(ca ca2);
+issue_cert($t, 'srv', '/CN=up.test', 'ca', san => 'DNS:up.test');
 
 # PORT_5: plain upstream; PORT_6: TLS in front of it; PORT_8: answers
 # plain HTTP at once and closes (a TLS handshake with it fails at once).
@@ -165,28 +151,19 @@ $t->stop;
 
 # ---- configuration errors -------------------------------------------------------
 
-sub conf_err {
-    my ($name, $tpl, $marker, $re, $what) = @_;
-    my $path = $t->write_conf($tpl, name => $name);
-    my $line = line_of($t->conf_text($path), $marker);
-    my ($rc, $out, $err) = $t->run_t({ conf => $path });
-    isnt($rc, 0, "$what: sluice -t fails");
-    like($out . $err, qr/\Q$name\E:$line: .*$re/, "$what: file:line");
-}
-
-conf_err('noca.conf', <<'EOF', 'health_check', qr/tls_trusted_certificate/,
+conf_err($t, 'noca.conf', <<'EOF', 'health_check', qr/tls_trusted_certificate/,
 http { upstream u { server 127.0.0.1:1;
     health_check tls tls_verify=on;
 } }
 EOF
     'tls_verify=on without a CA');
-conf_err('missing.conf', <<'EOF', 'health_check',
+conf_err($t, 'missing.conf', <<'EOF', 'health_check',
 http { upstream u { server 127.0.0.1:1;
     health_check tls tls_trusted_certificate=missing.crt;
 } }
 EOF
     qr/cannot load trusted certificates/, 'missing CA file');
-conf_err('badtls.conf', <<'EOF', 'health_check', qr/invalid parameter "tls=maybe"/,
+conf_err($t, 'badtls.conf', <<'EOF', 'health_check', qr/invalid parameter "tls=maybe"/,
 http { upstream u { server 127.0.0.1:1;
     health_check tls=maybe;
 } }
