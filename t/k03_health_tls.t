@@ -13,7 +13,6 @@ use strict;
 use warnings;
 
 use Test::More;
-use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use SluiceTest;
 use SluiceTest::Load;
@@ -35,21 +34,7 @@ my $tls = SluiceTest::TlsFront->new($t, port => $t->port(6),
     backend => $t->port(5), cert => "$d/srv.crt", key => "$d/srv.key",
     name => 'f');
 $tls->start;
-{
-    my $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-        LocalPort => $t->port(8), Listen => 64, ReuseAddr => 1)
-        or die "listen: $!\n";
-    $t->spawn(sub {
-        my $end = time + 120;
-        while (time < $end) {
-            my $c = $ls->accept or next;
-            syswrite $c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
-                . "Connection: close\r\n\r\n";
-            close $c;
-        }
-    });
-    close $ls;
-}
+SluiceTest::TlsFront::plain($t, port => $t->port(8));
 
 my ($p5, $p6, $p8) = map { '127.0.0.1:' . $t->port($_) } 5, 6, 8;
 

@@ -50,21 +50,8 @@ my $mtls = SluiceTest::TlsFront->new($t, port => $t->port(7),
     name => 'm', client_ca => "$d/ca.crt");
 $mtls->start;
 # PORT_8: a server that answers plain HTTP at once and closes.
-{
-    my $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-        LocalPort => $t->port(8), Listen => 16, ReuseAddr => 1)
-        or die "listen: $!\n";
-    $t->spawn(sub {
-        my $end = time + 120;
-        while (time < $end) {
-            my $c = $ls->accept or next;
-            syswrite $c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0"
-                . "\r\nConnection: close\r\n\r\n";
-            close $c;
-        }
-    });
-    close $ls;
-}
+SluiceTest::TlsFront::plain($t, port => $t->port(8),
+    status => '400 Bad Request');
 
 $t->write_conf(<<'EOF');
 %%MAIN%%
