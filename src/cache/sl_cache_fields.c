@@ -422,9 +422,7 @@ sl_cache_skip_elem(const char *p, const char *end)
 static const char *
 sl_cache_dir_next(const char *p, const char *end, struct sl_cache_dir *d)
 {
-    while (p < end && (*p == ',' || sl_cache_is_ows((unsigned char) *p))) {
-        p++;
-    }
+    p = sl_cache_list_elem(p, end);
     if (p == end) {
         return NULL;
     }

@@ -46,6 +46,30 @@ sl_cache_is_tchar(int c)
     return sl_cache_tchar[c & 0xff];
 }
 
+/*
+ * Lists (RFC 9110 5.6.1): the start of the next element at or after p,
+ * empty elements and OWS skipped; end when there is none.  What an
+ * element may hold is each caller's business.
+ */
+static inline const char *
+sl_cache_list_elem(const char *p, const char *end)
+{
+    while (p < end && (*p == ',' || sl_cache_is_ows((unsigned char) *p))) {
+        p++;
+    }
+    return p;
+}
+
+/* Past the rest of the element p is in (quotes not minded): its comma. */
+static inline const char *
+sl_cache_list_rest(const char *p, const char *end)
+{
+    while (p < end && *p != ',') {
+        p++;
+    }
+    return p;
+}
+
 /* ASCII case-insensitive comparison of two byte strings. */
 int sl_cache_caseeq(const char *a, size_t alen, const char *b, size_t blen);
 

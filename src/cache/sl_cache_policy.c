@@ -153,11 +153,7 @@ sl_cache_vary_star(const struct sl_http_head *h, int *any)
         p = f->value.data;
         end = p + f->value.len;
         while (p < end) {
-            while (p < end
-                   && (*p == ',' || sl_cache_is_ows((unsigned char) *p)))
-            {
-                p++;
-            }
+            p = sl_cache_list_elem(p, end);
             if (p == end) {
                 break;
             }
@@ -165,9 +161,7 @@ sl_cache_vary_star(const struct sl_http_head *h, int *any)
             if (*p == '*') {
                 return 1;
             }
-            while (p < end && *p != ',') {
-                p++;
-            }
+            p = sl_cache_list_rest(p, end);
         }
     }
     return 0;
@@ -681,11 +675,7 @@ sl_cache_vary_build(const struct sl_http_head *req,
         p = f->value.data;
         end = p + f->value.len;
         for ( ;; ) {
-            while (p < end
-                   && (*p == ',' || sl_cache_is_ows((unsigned char) *p)))
-            {
-                p++;
-            }
+            p = sl_cache_list_elem(p, end);
             if (p == end) {
                 break;
             }
@@ -974,11 +964,7 @@ sl_cache_connection_lists(const struct sl_http_head *h, const char *name,
         p = f->value.data;
         end = p + f->value.len;
         while (p < end) {
-            while (p < end
-                   && (*p == ',' || sl_cache_is_ows((unsigned char) *p)))
-            {
-                p++;
-            }
+            p = sl_cache_list_elem(p, end);
             t = p;
             while (p < end && sl_cache_is_tchar((unsigned char) *p)) {
                 p++;
@@ -986,9 +972,7 @@ sl_cache_connection_lists(const struct sl_http_head *h, const char *name,
             if (sl_cache_caseeq(t, (size_t) (p - t), name, nlen)) {
                 return 1;
             }
-            while (p < end && *p != ',') {
-                p++;
-            }
+            p = sl_cache_list_rest(p, end);
         }
     }
     return 0;
@@ -1198,11 +1182,7 @@ sl_cache_etag_list_match(const struct sl_http_head *req, const char *name,
         p = f->value.data;
         end = p + f->value.len;
         for ( ;; ) {
-            while (p < end
-                   && (*p == ',' || sl_cache_is_ows((unsigned char) *p)))
-            {
-                p++;
-            }
+            p = sl_cache_list_elem(p, end);
             if (p == end) {
                 break;
             }
@@ -1214,9 +1194,7 @@ sl_cache_etag_list_match(const struct sl_http_head *req, const char *name,
                     return 1;
                 }
             }
-            while (p < end && *p != ',') {
-                p++;
-            }
+            p = sl_cache_list_rest(p, end);
         }
     }
     return 0;
@@ -1419,9 +1397,7 @@ sl_cache_range(const struct sl_http_head *req, const char *head,
     p += 6;
 
     for ( ;; ) {
-        while (p < e && (*p == ',' || sl_cache_is_ows((unsigned char) *p))) {
-            p++;
-        }
+        p = sl_cache_list_elem(p, e);
         if (p == e) {
             break;
         }
