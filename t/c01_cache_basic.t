@@ -10,26 +10,19 @@ use strict;
 use warnings;
 
 use Test::More;
-use JSON::PP ();
 use Time::HiRes qw(time sleep);
 use IO::Select;
 use SluiceTest;
 use SluiceTest::Upstream;
+use SluiceTest::Cache;
 
 my $t = SluiceTest->new(need_ctl => 0);
 
-$t->write_conf(<<'EOF');
-%%MAIN%%
-worker_processes 2;
-events {
-    worker_connections 256;
-}
-http {
-    log_format c '$pid $request_method $request_uri $status $upstream_cache_status';
-    access_log %%TESTDIR%%/access.log c;
-
-    cache_zone one size=4m max_object=256k;
-
+write_cache_conf($t, {
+    connections => 256,
+    zone => 'size=4m max_object=256k',
+    log => '$pid $request_method $request_uri $status $upstream_cache_status',
+}, <<'EOF');
     upstream u {
         server 127.0.0.1:%%PORT_5%%;
         keepalive 4;
@@ -45,18 +38,13 @@ http {
             proxy_pass http://u;
         }
     }
-}
 EOF
 
-my $u = SluiceTest::Upstream->new($t, port => $t->port(5), name => 'o');
-$u->start;
-$t->start;
+my $u = start_cache($t);
 ok(wait_for(sub { scalar(() = $t->worker_pids) == 2 }, 5), 'two workers');
 
 my $p0 = $t->port(0);
 my $cc60 = 'h=Cache-Control:max-age=60&date=now';
-
-sub echo { eval { JSON::PP::decode_json($_[0] // '') } || {} }
 
 # ---- miss, then hits in every worker ---------------------------------------
 

@@ -12,22 +12,17 @@ use strict;
 use warnings;
 
 use Test::More;
-use POSIX ();
 use Time::HiRes qw(time sleep);
 use SluiceTest;
 use SluiceTest::Upstream;
+use SluiceTest::Cache;
 
 my $t = SluiceTest->new(need_ctl => 0);
 
-$t->write_conf(<<'EOF');
-%%MAIN%%
-worker_processes 1;
-http {
-    log_format c '$request_method $request_uri $status $upstream_cache_status';
-    access_log %%TESTDIR%%/access.log c;
-
-    cache_zone one size=4m;
-
+write_cache_conf($t, {
+    workers => 1,
+    log => '$request_method $request_uri $status $upstream_cache_status',
+}, <<'EOF');
     server {
         listen 127.0.0.1:%%PORT_0%%;
         location / {
@@ -47,29 +42,10 @@ http {
             proxy_cache_key $scheme$host$uri;
         }
     }
-}
 EOF
 
-my $u = SluiceTest::Upstream->new($t, port => $t->port(5), name => 'o');
-$u->start;
-$t->start;
+my $u = start_cache($t);
 my $p0 = $t->port(0);
-
-sub get {
-    my ($path, %h) = @_;
-    return parse_response(http_get($p0, $path, %h));
-}
-
-sub httpdate {
-    my ($off) = @_;
-    return POSIX::strftime('%a, %d %b %Y %H:%M:%S GMT', gmtime(int(time) + $off));
-}
-
-sub enc {
-    my ($s) = @_;
-    $s =~ s/([^A-Za-z0-9_.~=:-])/sprintf('%%%02X', ord $1)/ge;
-    return $s;
-}
 
 # Asks twice; returns the number of origin requests and the 2nd answer.
 sub twice {

@@ -10,18 +10,13 @@ use strict;
 use warnings;
 
 use Test::More;
-use JSON::PP ();
 use SluiceTest;
 use SluiceTest::Upstream;
+use SluiceTest::Cache;
 
 my $t = SluiceTest->new(need_ctl => 0);
 
-$t->write_conf(<<'EOF');
-%%MAIN%%
-worker_processes 2;
-http {
-    access_log off;
-    cache_zone one size=4m;
+write_cache_conf($t, {}, <<'EOF');
     server {
         listen 127.0.0.1:%%PORT_0%%;
         location / {
@@ -34,20 +29,11 @@ http {
             proxy_cache_key $scheme$host$uri;
         }
     }
-}
 EOF
 
-my $u = SluiceTest::Upstream->new($t, port => $t->port(5), name => 'o');
-$u->start;
-$t->start;
-my $p0 = $t->port(0);
+my $u = start_cache($t);
 
-sub get {
-    my ($path, %h) = @_;
-    return parse_response(http_get($p0, $path, %h));
-}
-
-sub seen { (eval { JSON::PP::decode_json($_[0] // '') } || {})->{headers} || [] }
+sub seen { echo($_[0])->{headers} || [] }
 
 # the request header value the origin saw for the variant's answer
 sub saw {

@@ -10,20 +10,16 @@ use strict;
 use warnings;
 
 use Test::More;
-use POSIX ();
 use Time::HiRes qw(time sleep);
 use SluiceTest;
 use SluiceTest::Upstream;
+use SluiceTest::Cache;
 
 my $t = SluiceTest->new(need_ctl => 0);
 
-$t->write_conf(<<'EOF');
-%%MAIN%%
-worker_processes 2;
-http {
-    log_format c '$request_uri $status $upstream_cache_status';
-    access_log %%TESTDIR%%/access.log c;
-    cache_zone one size=4m;
+write_cache_conf($t, {
+    log => '$request_uri $status $upstream_cache_status',
+}, <<'EOF');
     upstream u {
         server 127.0.0.1:%%PORT_5%%;
         keepalive 2;
@@ -37,26 +33,9 @@ http {
             proxy_cache_key $scheme$host$uri;
         }
     }
-}
 EOF
 
-my $u = SluiceTest::Upstream->new($t, port => $t->port(5), name => 'o');
-$u->start;
-$t->start;
-my $p0 = $t->port(0);
-
-sub get {
-    my ($path, %h) = @_;
-    return parse_response(http_get($p0, $path, %h));
-}
-
-sub enc {
-    my ($s) = @_;
-    $s =~ s/([^A-Za-z0-9_.~=:-])/sprintf('%%%02X', ord $1)/ge;
-    return $s;
-}
-
-sub hdr { SluiceTest::Upstream::header(@_) }
+my $u = start_cache($t);
 
 # ---- ETag ---------------------------------------------------------------------
 
@@ -88,7 +67,7 @@ sub hdr { SluiceTest::Upstream::header(@_) }
 # ---- Last-Modified ------------------------------------------------------------------
 
 {
-    my $lm = POSIX::strftime('%a, %d %b %Y %H:%M:%S GMT', gmtime(time - 86400));
+    my $lm = httpdate(-86400);
     get('/lm?h=Cache-Control:max-age=1&h=Last-Modified:' . enc($lm) . '&body=lm-one&date=now');
     sleep 2.2;
     $u->clear;

@@ -14,19 +14,15 @@ use Test::More;
 use JSON::PP ();
 use SluiceTest;
 use SluiceTest::Upstream;
+use SluiceTest::Cache;
 
 my $t = SluiceTest->new;
 
-$t->write_conf(<<'EOF');
-%%MAIN%%
-worker_processes 2;
-events {
-    worker_connections 512;
-}
-http {
-    log_format c '$request_uri $status $upstream_cache_status';
-    access_log %%TESTDIR%%/access.log c;
-    cache_zone one size=8m;
+write_cache_conf($t, {
+    connections => 512,
+    zone => 'size=8m',
+    log => '$request_uri $status $upstream_cache_status',
+}, <<'EOF');
     upstream u {
         server 127.0.0.1:%%PORT_5%%;
     }
@@ -47,12 +43,9 @@ http {
             proxy_cache_lock off;
         }
     }
-}
 EOF
 
-my $u = SluiceTest::Upstream->new($t, port => $t->port(5), name => 'o');
-$u->start;
-$t->start;
+my $u = start_cache($t);
 my $p0 = $t->port(0);
 my $N = 12;
 

@@ -14,16 +14,13 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use SluiceTest;
 use SluiceTest::Upstream;
+use SluiceTest::Cache;
 
 my $t = SluiceTest->new(need_ctl => 0);
 
-$t->write_conf(<<'EOF');
-%%MAIN%%
-worker_processes 2;
-http {
-    log_format c '$request_uri $status $upstream_cache_status';
-    access_log %%TESTDIR%%/access.log c;
-    cache_zone one size=4m;
+write_cache_conf($t, {
+    log => '$request_uri $status $upstream_cache_status',
+}, <<'EOF');
     upstream u {
         server 127.0.0.1:%%PORT_5%%;
     }
@@ -47,20 +44,10 @@ http {
             proxy_cache_use_stale updating;
         }
     }
-}
 EOF
 
-my $u = SluiceTest::Upstream->new($t, port => $t->port(5), name => 'o');
-$u->start;
-$t->start;
+my $u = start_cache($t);
 my $p0 = $t->port(0);
-
-sub get {
-    my ($path, %h) = @_;
-    return parse_response(http_get($p0, $path, %h));
-}
-
-sub hdr { SluiceTest::Upstream::header(@_) }
 
 # Polls path until its body is want (bounded); returns the last answer.
 sub until_body {

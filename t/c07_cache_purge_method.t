@@ -12,19 +12,16 @@ use warnings;
 use Test::More;
 use SluiceTest;
 use SluiceTest::Upstream;
+use SluiceTest::Cache;
 
 my $t = SluiceTest->new(need_ctl => 0);
 
 $t->write_file('htpasswd',
     "bob:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n");    # secret
 
-$t->write_conf(<<'EOF');
-%%MAIN%%
-worker_processes 2;
-http {
-    log_format c '$request_method $request_uri $status $upstream_cache_status';
-    access_log %%TESTDIR%%/access.log c;
-    cache_zone one size=4m;
+write_cache_conf($t, {
+    log => '$request_method $request_uri $status $upstream_cache_status',
+}, <<'EOF');
     server {
         listen 127.0.0.1:%%PORT_0%%;
         proxy_cache one;
@@ -55,18 +52,10 @@ http {
             proxy_cache_purge on;
         }
     }
-}
 EOF
 
-my $u = SluiceTest::Upstream->new($t, port => $t->port(5), name => 'o');
-$u->start;
-$t->start;
+my $u = start_cache($t);
 my $p0 = $t->port(0);
-
-sub get {
-    my ($path, %h) = @_;
-    return parse_response(http_get($p0, $path, %h));
-}
 
 sub purge {
     my ($path, %h) = @_;

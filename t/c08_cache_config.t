@@ -12,6 +12,7 @@ use warnings;
 use Test::More;
 use SluiceTest;
 use SluiceTest::Upstream;
+use SluiceTest::Cache;
 
 my $t = SluiceTest->new(need_ctl => 0);
 
@@ -118,15 +119,8 @@ EOF
         or diag($err);
 }
 
-my $u = SluiceTest::Upstream->new($t, port => $t->port(5), name => 'o');
-$u->start;
-$t->start;
+my $u = start_cache($t);
 my $p0 = $t->port(0);
-
-sub get {
-    my ($path, %h) = @_;
-    return parse_response(http_get($p0, $path, %h));
-}
 
 my $q = 'h=Cache-Control:max-age=60&date=now';
 

@@ -13,33 +13,18 @@ use strict;
 use warnings;
 
 use Test::More;
-use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use SluiceTest;
 use SluiceTest::Load;
 use SluiceTest::Upstream;
 use SluiceTest::TlsFront;
+use SluiceTest::Certs;
 
 my $t = SluiceTest->new;
 my $d = $t->testdir;
 
-sub ossl {
-    my ($rc, $out, $err) = $t->run_cmd(['openssl', @_], timeout => 30);
-    die "openssl @_: $err\n" if $rc != 0;
-    return $out;
-}
-
-for my $ca (qw(ca ca2)) {
-    ossl(qw(req -x509 -newkey rsa:2048 -nodes -days 2), '-subj',
-         "/CN=sluice-test-$ca", '-keyout', "$d/$ca.key", '-out',
-         "$d/$ca.crt");
-}
-ossl(qw(req -newkey rsa:2048 -nodes -subj /CN=up.test -addext),
-     'subjectAltName=DNS:up.test', '-keyout', "$d/srv.key", '-out',
-     "$d/srv.csr");
-ossl(qw(x509 -req -copy_extensions copy -days 2), '-in', "$d/srv.csr",
-     '-CA', "$d/ca.crt", '-CAkey', "$d/ca.key", '-CAcreateserial', '-out',
-     "$d/srv.crt");
+self_signed($t, $_, "/CN=sluice-test-$_") for qw(ca ca2);
+issue_cert($t, 'srv', '/CN=up.test', 'ca', san => 'DNS:up.test');
 
 # PORT_5: plain upstream; PORT_6: TLS in front of it; PORT_8: answers
 # plain HTTP at once and closes (a TLS handshake with it fails at once).
@@ -49,21 +34,7 @@ my $tls = SluiceTest::TlsFront->new($t, port => $t->port(6),
     backend => $t->port(5), cert => "$d/srv.crt", key => "$d/srv.key",
     name => 'f');
 $tls->start;
-{
-    my $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-        LocalPort => $t->port(8), Listen => 64, ReuseAddr => 1)
-        or die "listen: $!\n";
-    $t->spawn(sub {
-        my $end = time + 120;
-        while (time < $end) {
-            my $c = $ls->accept or next;
-            syswrite $c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
-                . "Connection: close\r\n\r\n";
-            close $c;
-        }
-    });
-    close $ls;
-}
+SluiceTest::TlsFront::plain($t, port => $t->port(8));
 
 my ($p5, $p6, $p8) = map { '127.0.0.1:' . $t->port($_) } 5, 6, 8;
 
@@ -165,28 +136,19 @@ $t->stop;
 
 # ---- configuration errors -------------------------------------------------------
 
-sub conf_err {
-    my ($name, $tpl, $marker, $re, $what) = @_;
-    my $path = $t->write_conf($tpl, name => $name);
-    my $line = line_of($t->conf_text($path), $marker);
-    my ($rc, $out, $err) = $t->run_t({ conf => $path });
-    isnt($rc, 0, "$what: sluice -t fails");
-    like($out . $err, qr/\Q$name\E:$line: .*$re/, "$what: file:line");
-}
-
-conf_err('noca.conf', <<'EOF', 'health_check', qr/tls_trusted_certificate/,
+conf_err($t, 'noca.conf', <<'EOF', 'health_check', qr/tls_trusted_certificate/,
 http { upstream u { server 127.0.0.1:1;
     health_check tls tls_verify=on;
 } }
 EOF
     'tls_verify=on without a CA');
-conf_err('missing.conf', <<'EOF', 'health_check',
+conf_err($t, 'missing.conf', <<'EOF', 'health_check',
 http { upstream u { server 127.0.0.1:1;
     health_check tls tls_trusted_certificate=missing.crt;
 } }
 EOF
     qr/cannot load trusted certificates/, 'missing CA file');
-conf_err('badtls.conf', <<'EOF', 'health_check', qr/invalid parameter "tls=maybe"/,
+conf_err($t, 'badtls.conf', <<'EOF', 'health_check', qr/invalid parameter "tls=maybe"/,
 http { upstream u { server 127.0.0.1:1;
     health_check tls=maybe;
 } }

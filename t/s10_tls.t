@@ -20,30 +20,18 @@ use JSON::PP ();
 use Time::HiRes qw(time);
 use SluiceTest;
 use SluiceTest::Upstream;
+use SluiceTest::Certs;
 
 my $t = SluiceTest->new(need_ctl => 0);
 my $d = $t->testdir;
 
-sub ossl {
-    my ($rc, $out, $err) = $t->run_cmd(['openssl', @_], timeout => 20);
-    die "openssl @_: $err\n" if $rc != 0;
-    return $out;
-}
-
 # A CA; an RSA and an ECDSA certificate for a.test; an RSA one for b.test.
-ossl(qw(req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=sluice-test-ca),
-     '-keyout', "$d/ca.key", '-out', "$d/ca.crt");
+self_signed($t, 'ca', '/CN=sluice-test-ca');
 for my $c (['a-rsa', 'a.test', 'rsa:2048'], ['a-ec', 'a.test', 'ec'],
            ['b', 'b.test', 'rsa:2048'])
 {
     my ($n, $cn, $alg) = @$c;
-    ossl('req', '-newkey', $alg,
-         ($alg eq 'ec' ? ('-pkeyopt', 'ec_paramgen_curve:prime256v1') : ()),
-         '-nodes', '-subj', "/CN=$cn", '-keyout', "$d/$n.key",
-         '-out', "$d/$n.csr");
-    ossl('x509', '-req', '-in', "$d/$n.csr", '-CA', "$d/ca.crt",
-         '-CAkey', "$d/ca.key", '-CAcreateserial', '-days', '2',
-         '-out', "$d/$n.crt");
+    issue_cert($t, $n, "/CN=$cn", 'ca', alg => $alg);
 }
 
 $t->write_conf(<<'EOF');
@@ -237,29 +225,20 @@ sub get {
 
 # ---- configuration errors -----------------------------------------------------------
 
-sub conf_err {
-    my ($name, $tpl, $marker, $re, $what) = @_;
-    my $path = $t->write_conf($tpl, name => $name);
-    my $line = line_of($t->conf_text($path), $marker);
-    my ($rc, $out, $err) = $t->run_t({ conf => $path });
-    isnt($rc, 0, "$what: sluice -t fails");
-    like($out . $err, qr/\Q$name\E:$line: .*$re/, "$what: file:line");
-}
-
 my $srv = "listen 127.0.0.1:%%PORT_2%% ssl;\n";
-conf_err('mismatch.conf', <<"EOF", 'b.key', qr/mismatch|does not match/,
+conf_err($t, 'mismatch.conf', <<"EOF", 'b.key', qr/mismatch|does not match/,
 http { server { $srv ssl_certificate a-rsa.crt;
     ssl_certificate_key b.key;
 } }
 EOF
     'mismatched key');
-conf_err('mismatch2.conf', <<"EOF", 'a-ec.key', qr/does not match/,
+conf_err($t, 'mismatch2.conf', <<"EOF", 'a-ec.key', qr/does not match/,
 http { server { $srv ssl_certificate a-rsa.crt;
     ssl_certificate_key a-ec.key;
 } }
 EOF
     'key of another type');
-conf_err('nocert.conf', <<"EOF", 'missing.crt', qr/cannot load certificate/,
+conf_err($t, 'nocert.conf', <<"EOF", 'missing.crt', qr/cannot load certificate/,
 http { server { $srv
     ssl_certificate missing.crt;
     ssl_certificate_key a-rsa.key;
@@ -267,20 +246,20 @@ http { server { $srv
 EOF
     'missing certificate file');
 $t->write_file('garbage.key', "not a key\n");
-conf_err('badkey.conf', <<"EOF", 'garbage.key',
+conf_err($t, 'badkey.conf', <<"EOF", 'garbage.key',
 http { server { $srv ssl_certificate a-rsa.crt;
     ssl_certificate_key garbage.key;
 } }
 EOF
     qr/cannot load certificate key/, 'bad key file');
-conf_err('tls11.conf', <<"EOF", 'TLSv1.1', qr/TLSv1\.1/,
+conf_err($t, 'tls11.conf', <<"EOF", 'TLSv1.1', qr/TLSv1\.1/,
 http { server { $srv ssl_certificate a-rsa.crt;
     ssl_certificate_key a-rsa.key;
     ssl_protocols TLSv1.1 TLSv1.2;
 } }
 EOF
     'TLSv1.1 refused');
-conf_err('nossl.conf', <<"EOF", 'server {', qr/no "ssl_certificate"/,
+conf_err($t, 'nossl.conf', <<"EOF", 'server {', qr/no "ssl_certificate"/,
 http {
     server { $srv }
 }

@@ -26,33 +26,16 @@ use Time::HiRes qw(time);
 use SluiceTest;
 use SluiceTest::Upstream;
 use SluiceTest::TlsFront;
+use SluiceTest::Certs;
 
 my $t = SluiceTest->new(need_ctl => 0);
 my $d = $t->testdir;
 
-sub ossl {
-    my ($rc, $out, $err) = $t->run_cmd(['openssl', @_], timeout => 30);
-    die "openssl @_: $err\n" if $rc != 0;
-    return $out;
-}
-
 # Two CAs; the upstream's certificate (up.test and 127.0.0.1) from the
 # first; a client certificate from the first.
-for my $ca (qw(ca ca2)) {
-    ossl(qw(req -x509 -newkey rsa:2048 -nodes -days 2), '-subj',
-         "/CN=sluice-test-$ca", '-keyout', "$d/$ca.key", '-out',
-         "$d/$ca.crt");
-}
-ossl(qw(req -newkey rsa:2048 -nodes -subj /CN=up.test -addext),
-     'subjectAltName=DNS:up.test,IP:127.0.0.1', '-keyout', "$d/srv.key",
-     '-out', "$d/srv.csr");
-ossl(qw(x509 -req -copy_extensions copy -days 2), '-in', "$d/srv.csr",
-     '-CA', "$d/ca.crt", '-CAkey', "$d/ca.key", '-CAcreateserial', '-out',
-     "$d/srv.crt");
-ossl(qw(req -newkey rsa:2048 -nodes -subj /CN=sluice-client), '-keyout',
-     "$d/cli.key", '-out', "$d/cli.csr");
-ossl(qw(x509 -req -days 2), '-in', "$d/cli.csr", '-CA', "$d/ca.crt",
-     '-CAkey', "$d/ca.key", '-CAcreateserial', '-out', "$d/cli.crt");
+self_signed($t, $_, "/CN=sluice-test-$_") for qw(ca ca2);
+issue_cert($t, 'srv', '/CN=up.test', 'ca', san => 'DNS:up.test,IP:127.0.0.1');
+issue_cert($t, 'cli', '/CN=sluice-client', 'ca');
 
 # PORT_5: plain backend; PORT_6: TLS in front of it; PORT_7: TLS in front
 # of it that wants a client certificate from the first CA.
@@ -67,21 +50,8 @@ my $mtls = SluiceTest::TlsFront->new($t, port => $t->port(7),
     name => 'm', client_ca => "$d/ca.crt");
 $mtls->start;
 # PORT_8: a server that answers plain HTTP at once and closes.
-{
-    my $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-        LocalPort => $t->port(8), Listen => 16, ReuseAddr => 1)
-        or die "listen: $!\n";
-    $t->spawn(sub {
-        my $end = time + 120;
-        while (time < $end) {
-            my $c = $ls->accept or next;
-            syswrite $c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0"
-                . "\r\nConnection: close\r\n\r\n";
-            close $c;
-        }
-    });
-    close $ls;
-}
+SluiceTest::TlsFront::plain($t, port => $t->port(8),
+    status => '400 Bad Request');
 
 $t->write_conf(<<'EOF');
 %%MAIN%%
@@ -345,44 +315,35 @@ $t->stop;
 
 # ---- configuration errors -------------------------------------------------------
 
-sub conf_err {
-    my ($name, $tpl, $marker, $re, $what) = @_;
-    my $path = $t->write_conf($tpl, name => $name);
-    my $line = line_of($t->conf_text($path), $marker);
-    my ($rc, $out, $err) = $t->run_t({ conf => $path });
-    isnt($rc, 0, "$what: sluice -t fails");
-    like($out . $err, qr/\Q$name\E:$line: .*$re/, "$what: file:line");
-}
-
 my $srv = "listen 127.0.0.1:%%PORT_2%%;";
-conf_err('noca.conf', <<"EOF", 'proxy_pass', qr/proxy_ssl_trusted_certificate/,
+conf_err($t, 'noca.conf', <<"EOF", 'proxy_pass', qr/proxy_ssl_trusted_certificate/,
 http { server { $srv location / { proxy_ssl_verify on;
     proxy_pass https://127.0.0.1:%%PORT_6%%;
 } } }
 EOF
     'verify without trusted certificates');
-conf_err('missingca.conf', <<"EOF", 'missing.crt', qr/cannot load trusted/,
+conf_err($t, 'missingca.conf', <<"EOF", 'missing.crt', qr/cannot load trusted/,
 http { server { $srv
     proxy_ssl_trusted_certificate missing.crt;
     location / { proxy_pass https://127.0.0.1:%%PORT_6%%; }
 } }
 EOF
     'missing CA file');
-conf_err('badproto.conf', <<"EOF", 'TLSv1.1', qr/TLSv1\.1/,
+conf_err($t, 'badproto.conf', <<"EOF", 'TLSv1.1', qr/TLSv1\.1/,
 http { server { $srv location / {
     proxy_ssl_protocols TLSv1.1 TLSv1.2;
     proxy_pass https://127.0.0.1:%%PORT_6%%;
 } } }
 EOF
     'insecure protocol');
-conf_err('nokey.conf', <<"EOF", 'cli.crt', qr/without "proxy_ssl_certificate_key"/,
+conf_err($t, 'nokey.conf', <<"EOF", 'cli.crt', qr/without "proxy_ssl_certificate_key"/,
 http { server { $srv location / {
     proxy_ssl_certificate cli.crt;
     proxy_pass https://127.0.0.1:%%PORT_6%%;
 } } }
 EOF
     'client certificate without key');
-conf_err('badkey.conf', <<"EOF", 'srv.key', qr/does not match|mismatch/,
+conf_err($t, 'badkey.conf', <<"EOF", 'srv.key', qr/does not match|mismatch/,
 http { server { $srv location / {
     proxy_ssl_certificate cli.crt;
     proxy_ssl_certificate_key srv.key;
@@ -390,14 +351,14 @@ http { server { $srv location / {
 } } }
 EOF
     'client key that does not match');
-conf_err('ciphers.conf', <<"EOF", 'proxy_ssl_ciphers', qr/invalid "proxy_ssl_ciphers"/,
+conf_err($t, 'ciphers.conf', <<"EOF", 'proxy_ssl_ciphers', qr/invalid "proxy_ssl_ciphers"/,
 http { server { $srv location / {
     proxy_ssl_ciphers NOSUCHCIPHER;
     proxy_pass https://127.0.0.1:%%PORT_6%%;
 } } }
 EOF
     'bad cipher list');
-conf_err('mixport.conf', <<"EOF", 'https://backend.test', qr/http:\/\/ and https:\/\//,
+conf_err($t, 'mixport.conf', <<"EOF", 'https://backend.test', qr/http:\/\/ and https:\/\//,
 http { server { $srv
     location /a/ { proxy_pass https://backend.test; }
     location /b/ { proxy_pass http://backend.test; }

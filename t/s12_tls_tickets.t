@@ -13,18 +13,12 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(sleep);
 use SluiceTest;
+use SluiceTest::Certs;
 
 my $t = SluiceTest->new(need_ctl => 1);
 my $d = $t->testdir;
 
-sub ossl {
-    my ($rc, $out, $err) = $t->run_cmd(['openssl', @_], timeout => 20);
-    die "openssl @_: $err\n" if $rc != 0;
-    return $out;
-}
-
-ossl(qw(req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=a.test),
-     '-keyout', "$d/a.key", '-out', "$d/a.crt");
+self_signed($t, 'a', '/CN=a.test');
 
 my $conf = <<'EOF';
 %%MAIN%%

@@ -20,23 +20,15 @@ use warnings;
 
 use Test::More;
 use SluiceTest;
+use SluiceTest::Certs;
 
 my $t = SluiceTest->new(need_ctl => 0);
 my $d = $t->testdir;
 
-sub ossl {
-    my ($rc, $out, $err) = $t->run_cmd(['openssl', @_], timeout => 20);
-    die "openssl @_: $err\n" if $rc != 0;
-    return $out;
-}
-
 # Two CAs; an intermediate under CA 1; the server certificate and the
 # clients: alice (CA 1), mallory (CA 2), carol (intermediate).
-for my $ca (['ca1', 'Test CA 1'], ['ca2', 'Test CA 2']) {
-    ossl(qw(req -x509 -newkey rsa:2048 -nodes -days 2), '-subj',
-         "/CN=$ca->[1]", '-keyout', "$d/$ca->[0].key", '-out',
-         "$d/$ca->[0].crt");
-}
+self_signed($t, 'ca1', '/CN=Test CA 1');
+self_signed($t, 'ca2', '/CN=Test CA 2');
 $t->write_file('ext.cnf', "basicConstraints=critical,CA:TRUE\n"
                . "keyUsage=keyCertSign,cRLSign\n");
 for my $c (['int', '/CN=Test Intermediate', 'ca1', 1],
@@ -46,11 +38,7 @@ for my $c (['int', '/CN=Test Intermediate', 'ca1', 1],
            ['carol', '/CN=carol', 'int', 0])
 {
     my ($n, $subj, $ca, $isca) = @$c;
-    ossl(qw(req -newkey rsa:2048 -nodes), '-subj', $subj, '-keyout',
-         "$d/$n.key", '-out', "$d/$n.csr");
-    ossl('x509', '-req', '-in', "$d/$n.csr", '-CA', "$d/$ca.crt", '-CAkey',
-         "$d/$ca.key", '-CAcreateserial', '-days', '2', '-out', "$d/$n.crt",
-         ($isca ? ('-extfile', "$d/ext.cnf") : ()));
+    issue_cert($t, $n, $subj, $ca, $isca ? (extfile => "$d/ext.cnf") : ());
 }
 
 my $body = '"v=$ssl_client_verify s=$ssl_client_s_dn i=$ssl_client_i_dn '
@@ -220,38 +208,28 @@ for my $v ('-tls1_2', '-tls1_3') {
 
 # ---- configuration errors --------------------------------------------------
 
-sub conf_err {
-    my ($name, $tpl, $marker, $re, $what) = @_;
-    my $path = $t->write_conf($tpl, name => $name);
-    my $line = line_of($t->conf_text($path), $marker);
-    my ($rc, $out, $err) = $t->run_t({ conf => $path });
-    isnt($rc, 0, "$what: sluice -t fails");
-    like($out . $err, qr/\Q$name\E:$line: .*$re/, "$what: file:line")
-        or diag($out . $err);
-}
-
 my $srv = "listen 127.0.0.1:%%PORT_2%% ssl;\n ssl_certificate srv.crt;\n"
     . " ssl_certificate_key srv.key;\n";
-conf_err('noca.conf', <<"EOF", 'ssl_verify_client', qr/no "ssl_client_certificate"/,
+conf_err($t, 'noca.conf', <<"EOF", 'ssl_verify_client', qr/no "ssl_client_certificate"/,
 http { server { $srv
     ssl_verify_client on;
 } }
 EOF
     'verify without a CA');
-conf_err('missingca.conf', <<"EOF", 'missing-ca.crt', qr/cannot load client CA/,
+conf_err($t, 'missingca.conf', <<"EOF", 'missing-ca.crt', qr/cannot load client CA/,
 http { server { $srv
     ssl_verify_client optional;
     ssl_client_certificate missing-ca.crt;
 } }
 EOF
     'missing CA file');
-conf_err('badverify.conf', <<"EOF", 'maybe', qr/"on", "optional" or "off"/,
+conf_err($t, 'badverify.conf', <<"EOF", 'maybe', qr/"on", "optional" or "off"/,
 http { server { $srv
     ssl_verify_client maybe;
 } }
 EOF
     'bad ssl_verify_client value');
-conf_err('baddepth.conf', <<"EOF", 'ssl_verify_depth', qr/invalid number/,
+conf_err($t, 'baddepth.conf', <<"EOF", 'ssl_verify_depth', qr/invalid number/,
 http { server { $srv
     ssl_verify_depth deep;
 } }

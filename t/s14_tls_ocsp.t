@@ -13,23 +13,13 @@ use warnings;
 
 use Test::More;
 use SluiceTest;
+use SluiceTest::Certs;
 
 my $t = SluiceTest->new(need_ctl => 1);
 my $d = $t->testdir;
 
-sub ossl {
-    my ($rc, $out, $err) = $t->run_cmd(['openssl', @_], timeout => 20);
-    die "openssl @_: $err\n" if $rc != 0;
-    return $out;
-}
-
-ossl(qw(req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=OCSP-Test-CA),
-     '-keyout', "$d/ca.key", '-out', "$d/ca.crt");
-ossl(qw(req -newkey rsa:2048 -nodes -subj /CN=a.test), '-keyout',
-     "$d/a.key", '-out', "$d/a.csr");
-ossl('x509', '-req', '-in', "$d/a.csr", '-CA', "$d/ca.crt", '-CAkey',
-     "$d/ca.key", '-set_serial', '0x1234', '-days', '2', '-out',
-     "$d/a.crt");
+self_signed($t, 'ca', '/CN=OCSP-Test-CA');
+issue_cert($t, 'a', '/CN=a.test', 'ca', serial => '0x1234');
 
 # A response for a.crt with the given index status (V good, R revoked).
 sub ocsp_response {
@@ -39,9 +29,9 @@ sub ocsp_response {
         ? "R\t$exp\t260101000000Z\t1234\tunknown\t/CN=a.test\n"
         : "V\t$exp\t\t1234\tunknown\t/CN=a.test\n";
     $t->write_file('index.txt', $line);
-    ossl(qw(ocsp -no_nonce), '-issuer', "$d/ca.crt", '-cert', "$d/a.crt",
+    ossl($t, qw(ocsp -no_nonce), '-issuer', "$d/ca.crt", '-cert', "$d/a.crt",
          '-reqout', "$d/req.der");
-    ossl(qw(ocsp -ndays 1), '-index', "$d/index.txt", '-rsigner',
+    ossl($t, qw(ocsp -ndays 1), '-index', "$d/index.txt", '-rsigner',
          "$d/ca.crt", '-rkey', "$d/ca.key", '-CA', "$d/ca.crt", '-reqin',
          "$d/req.der", '-respout', $out);
 }
@@ -127,19 +117,9 @@ for my $v ('-tls1_3', '-tls1_2') {
 
 # ---- configuration errors --------------------------------------------------
 
-sub conf_err {
-    my ($name, $tpl, $marker, $re, $what) = @_;
-    my $path = $t->write_conf($tpl, name => $name);
-    my $line = line_of($t->conf_text($path), $marker);
-    my ($rc, $out, $err) = $t->run_t({ conf => $path });
-    isnt($rc, 0, "$what: sluice -t fails");
-    like($out . $err, qr/\Q$name\E:$line: .*$re/, "$what: file:line")
-        or diag($out . $err);
-}
-
 my $srv = "listen 127.0.0.1:%%PORT_2%% ssl;\n ssl_certificate a.crt;\n"
     . " ssl_certificate_key a.key;\n";
-conf_err('missing.conf', <<"EOF", 'missing.der', qr/cannot open/,
+conf_err($t, 'missing.conf', <<"EOF", 'missing.der', qr/cannot open/,
 http { server { $srv
     ssl_stapling on;
     ssl_stapling_file missing.der;
@@ -147,28 +127,28 @@ http { server { $srv
 EOF
     'missing file');
 $t->write_file('empty.der', '');
-conf_err('empty.conf', <<"EOF", 'empty.der', qr/empty/,
+conf_err($t, 'empty.conf', <<"EOF", 'empty.der', qr/empty/,
 http { server { $srv
     ssl_stapling on;
     ssl_stapling_file empty.der;
 } }
 EOF
     'empty file');
-conf_err('garbage.conf', <<"EOF", 'ssl_stapling_file a.crt', qr/not a DER OCSP response/,
+conf_err($t, 'garbage.conf', <<"EOF", 'ssl_stapling_file a.crt', qr/not a DER OCSP response/,
 http { server { $srv
     ssl_stapling on;
     ssl_stapling_file a.crt;
 } }
 EOF
     'a PEM certificate instead of a response');
-conf_err('nofile.conf', <<"EOF", 'server {', qr/needs "ssl_stapling_file"/,
+conf_err($t, 'nofile.conf', <<"EOF", 'server {', qr/needs "ssl_stapling_file"/,
 http {
     server { $srv
     ssl_stapling on;
 } }
 EOF
     'stapling without a file');
-conf_err('badflag.conf', <<"EOF", 'ssl_stapling yes', qr/"on" or "off"/,
+conf_err($t, 'badflag.conf', <<"EOF", 'ssl_stapling yes', qr/"on" or "off"/,
 http { server { $srv
     ssl_stapling yes;
 } }

@@ -32,6 +32,7 @@ use IO::Select;
 use Time::HiRes qw(time sleep);
 use FindBin;
 use SluiceTest;
+use SluiceTest::Certs;
 
 BEGIN {
     eval { require IO::Socket::SSL; 1 }
@@ -41,10 +42,7 @@ BEGIN {
 my $t = SluiceTest->new(need_ctl => 0);
 my $d = $t->testdir;
 
-my ($rc, $out, $err) = $t->run_cmd(['openssl', qw(req -x509 -newkey
-    rsa:2048 -nodes -days 2 -subj /CN=a.test), '-keyout', "$d/a.key",
-    '-out', "$d/a.crt"], timeout => 20);
-die "openssl: $err" if $rc != 0;
+self_signed($t, 'a', '/CN=a.test');
 
 # ---- the hardened example of the manual --------------------------------------
 
@@ -67,8 +65,7 @@ die "openssl: $err" if $rc != 0;
                    '-rkey', "$d/a.key", '-CA', "$d/a.crt", '-reqin',
                    "$d/req.der", '-respout', "$d/example.com.ocsp.der"])
     {
-        my ($orc, $oo, $oe) = $t->run_cmd(['openssl', 'ocsp', @$argv]);
-        die "openssl ocsp: $oe" if $orc != 0;
+        ossl($t, 'ocsp', @$argv);
     }
     my ($trc, $to, $te) = $t->run_t({ conf => $path });
     is($trc, 0, 'the hardened example passes sluice -t') or diag($to . $te);

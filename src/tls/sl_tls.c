@@ -38,6 +38,7 @@
  */
 #include "sl_core.h"
 #include "sl_tls.h"
+#include "sl_tls_conf.h"
 #include "sl_http_variables.h"
 
 #include <ctype.h>
@@ -48,9 +49,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#define SL_TLS_PROTO_12      0x01
-#define SL_TLS_PROTO_13      0x02
-
 #define SL_TLS_VERIFY_OFF       0
 #define SL_TLS_VERIFY_ON        1
 #define SL_TLS_VERIFY_OPTIONAL  2
@@ -59,13 +57,6 @@
 
 #define SL_TLS_DEFAULT_CIPHERS                                                \
     "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!eNULL:!MD5:!SHA1"
-
-/* A file named by a directive, with where it was named. */
-struct sl_tls_file {
-    char                    *path;      /* resolved, NUL-terminated */
-    const char              *file;
-    unsigned                 line;
-};
 
 struct sl_tls_srv_conf {
     struct sl_array         *certs;     /* struct sl_tls_file; NULL: unset */
@@ -90,7 +81,6 @@ struct sl_tls_srv_conf {
 };
 
 static int sl_tls_set_file(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
-static int sl_tls_set_protocols(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 static int sl_tls_set_ciphers(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 static int sl_tls_set_verify(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 
@@ -105,8 +95,9 @@ static const struct sl_conf_cmd sl_tls_cmds[] = {
     { "ssl_certificate_key", SL_TLS_CTX | SL_CONF_TAKE1 | SL_CONF_MULTI,
       sl_tls_set_file, SL_CONF_LEVEL_HTTP_SRV,
       offsetof(struct sl_tls_srv_conf, keys), NULL },
-    { "ssl_protocols", SL_TLS_CTX | SL_CONF_1MORE, sl_tls_set_protocols,
-      SL_CONF_LEVEL_HTTP_SRV, 0, NULL },
+    { "ssl_protocols", SL_TLS_CTX | SL_CONF_1MORE, sl_tls_conf_set_protocols,
+      SL_CONF_LEVEL_HTTP_SRV, offsetof(struct sl_tls_srv_conf, protocols),
+      NULL },
     { "ssl_ciphers", SL_TLS_CTX | SL_CONF_TAKE1, sl_tls_set_ciphers,
       SL_CONF_LEVEL_HTTP_SRV, 0, NULL },
     { "ssl_prefer_server_ciphers", SL_TLS_CTX | SL_CONF_TAKE1,
@@ -145,8 +136,6 @@ sl_tls_set_file(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     struct sl_array **a = (struct sl_array **) ((char *) conf + cmd->offset);
     struct sl_str *arg = &cf->node->args[0];
     struct sl_tls_file *f;
-    const char *slash;
-    size_t dlen;
 
     if (arg->len == 0) {
         sl_conf_error(cf, "empty \"%s\"", cmd->name);
@@ -160,48 +149,7 @@ sl_tls_set_file(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     f = sl_array_push(*a);
     if (f == NULL)
         return SL_ERROR;
-    slash = strrchr(cf->node->file, '/');
-    dlen = arg->data[0] != '/' && slash != NULL
-           ? (size_t) (slash - cf->node->file) + 1 : 0;
-    f->path = sl_pnalloc(cf->pool, dlen + arg->len + 1);
-    if (f->path == NULL)
-        return SL_ERROR;
-    memcpy(f->path, cf->node->file, dlen);
-    memcpy(f->path + dlen, arg->data, arg->len);
-    f->path[dlen + arg->len] = '\0';
-    f->file = cf->node->file;
-    f->line = cf->node->line;
-    return SL_OK;
-}
-
-static int
-sl_tls_set_protocols(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
-    void *conf)
-{
-    struct sl_tls_srv_conf *tscf = conf;
-    struct sl_str *a;
-    unsigned i;
-
-    tscf->protocols = 0;
-    for (i = 0; i < cf->node->nargs; i++) {
-        a = &cf->node->args[i];
-        if (sl_str_eq(a, "TLSv1.2")) {
-            tscf->protocols |= SL_TLS_PROTO_12;
-        } else if (sl_str_eq(a, "TLSv1.3")) {
-            tscf->protocols |= SL_TLS_PROTO_13;
-        } else if (sl_str_eq(a, "TLSv1") || sl_str_eq(a, "TLSv1.1")
-                   || sl_str_eq(a, "SSLv3") || sl_str_eq(a, "SSLv2"))
-        {
-            sl_conf_error(cf, "protocol \"%.*s\" is insecure and not "
-                          "supported", (int) a->len, a->data);
-            return SL_ERROR;
-        } else {
-            sl_conf_error(cf, "invalid protocol \"%.*s\"", (int) a->len,
-                          a->data);
-            return SL_ERROR;
-        }
-    }
-    return SL_OK;
+    return sl_tls_conf_file(cf, arg, f);
 }
 
 static int
@@ -210,13 +158,8 @@ sl_tls_set_ciphers(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
 {
     struct sl_tls_srv_conf *tscf = conf;
 
-    tscf->ciphers.len = cf->node->args[0].len;
-    tscf->ciphers.data = sl_pstrdup(cf->pool, &cf->node->args[0]);
-    if (tscf->ciphers.data == NULL)
-        return SL_ERROR;
-    tscf->ciphers_file = cf->node->file;
-    tscf->ciphers_line = cf->node->line;
-    return SL_OK;
+    return sl_tls_conf_str(cf, &tscf->ciphers, &tscf->ciphers_file,
+                           &tscf->ciphers_line);
 }
 
 static int
@@ -297,20 +240,6 @@ sl_tls_merge_srv(struct sl_conf_ctx *cf, void *parent, void *child)
     if (conf->stapling_file == NULL)
         conf->stapling_file = prev->stapling_file;
     return SL_OK;
-}
-
-/* The first queued OpenSSL error as text (the most specific one). */
-static const char *
-sl_tls_err(char *buf, size_t len)
-{
-    unsigned long e = ERR_get_error();
-
-    if (e == 0)
-        snprintf(buf, len, "unknown error");
-    else
-        ERR_error_string_n(e, buf, len);
-    ERR_clear_error();
-    return buf;
 }
 
 /* ---- SNI and ALPN -------------------------------------------------------- */
@@ -554,14 +483,14 @@ sl_tls_client_verify(struct sl_conf_ctx *cf, struct sl_http_srv_conf *scf,
     if (SSL_CTX_load_verify_locations(ctx, f->path, NULL) != 1) {
         sl_conf_node_error(cf, NULL, "%s:%u: cannot load client CA "
                            "certificates \"%s\": %s", f->file, f->line,
-                           f->path, sl_tls_err(ebuf, sizeof(ebuf)));
+                           f->path, sl_tls_error(ebuf, sizeof(ebuf)));
         return SL_ERROR;
     }
     names = SSL_load_client_CA_file(f->path);
     if (names == NULL) {
         sl_conf_node_error(cf, NULL, "%s:%u: no certificates in \"%s\": %s",
                            f->file, f->line, f->path,
-                           sl_tls_err(ebuf, sizeof(ebuf)));
+                           sl_tls_error(ebuf, sizeof(ebuf)));
         return SL_ERROR;
     }
     SSL_CTX_set_client_CA_list(ctx, names);
@@ -599,7 +528,7 @@ sl_tls_make_ctx(struct sl_conf_ctx *cf, struct sl_http_srv_conf *scf,
     ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
         sl_conf_node_error(cf, NULL, "SSL_CTX_new() failed: %s",
-                           sl_tls_err(ebuf, sizeof(ebuf)));
+                           sl_tls_error(ebuf, sizeof(ebuf)));
         return SL_ERROR;
     }
     if (sl_pool_cleanup_add(cf->pool, sl_tls_ctx_free, ctx) == NULL) {
@@ -607,30 +536,22 @@ sl_tls_make_ctx(struct sl_conf_ctx *cf, struct sl_http_srv_conf *scf,
         return SL_ERROR;
     }
     tscf->ctx = ctx;
-    SSL_CTX_set_min_proto_version(ctx, (tscf->protocols & SL_TLS_PROTO_12)
-                                       ? TLS1_2_VERSION : TLS1_3_VERSION);
-    SSL_CTX_set_max_proto_version(ctx, (tscf->protocols & SL_TLS_PROTO_13)
-                                       ? TLS1_3_VERSION : TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
-                             | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    sl_tls_ctx_common(ctx, tscf->protocols);
     if (tscf->prefer_server_ciphers)
         SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     else
         SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* DHE suites of ssl_ciphers use the RFC 7919 group that fits the key. */
     SSL_CTX_set_dh_auto(ctx, 1);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
-                          | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
-                          | SSL_MODE_RELEASE_BUFFERS);
     ciphers = tscf->ciphers.data != NULL ? tscf->ciphers.data
                                          : SL_TLS_DEFAULT_CIPHERS;
-    if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
-        sl_conf_node_error(cf, NULL, "%s:%u: invalid \"ssl_ciphers\" \"%s\": "
-                           "%s", tscf->ciphers_file ? tscf->ciphers_file
-                                                    : scf->file,
+    if (sl_tls_ctx_ciphers(cf, ctx, "ssl_ciphers", ciphers,
+                           tscf->ciphers_file ? tscf->ciphers_file
+                                              : scf->file,
                            tscf->ciphers_file ? tscf->ciphers_line
-                                              : scf->line,
-                           ciphers, sl_tls_err(ebuf, sizeof(ebuf)));
+                                              : scf->line)
+        != SL_OK)
+    {
         return SL_ERROR;
     }
     SSL_CTX_set_timeout(ctx, (long) (tscf->session_timeout / 1000));
@@ -651,7 +572,7 @@ sl_tls_make_ctx(struct sl_conf_ctx *cf, struct sl_http_srv_conf *scf,
         if (tk == NULL || sl_tls_tickets_enable(ctx, tk) != SL_OK) {
             sl_conf_node_error(cf, NULL, "%s:%u: cannot set up session "
                                "tickets: %s", scf->file, scf->line,
-                               sl_tls_err(ebuf, sizeof(ebuf)));
+                               sl_tls_error(ebuf, sizeof(ebuf)));
             return SL_ERROR;
         }
         SSL_CTX_set_num_tickets(ctx, 1);
@@ -683,29 +604,8 @@ sl_tls_make_ctx(struct sl_conf_ctx *cf, struct sl_http_srv_conf *scf,
     certs = tscf->certs->elts;
     keys = tscf->keys->elts;
     for (i = 0; i < ncerts; i++) {
-        ERR_clear_error();
-        if (SSL_CTX_use_certificate_chain_file(ctx, certs[i].path) != 1) {
-            sl_conf_node_error(cf, NULL, "%s:%u: cannot load certificate "
-                               "\"%s\": %s", certs[i].file, certs[i].line,
-                               certs[i].path, sl_tls_err(ebuf, sizeof(ebuf)));
+        if (sl_tls_ctx_keypair(cf, ctx, &certs[i], &keys[i]) != SL_OK)
             return SL_ERROR;
-        }
-        if (SSL_CTX_use_PrivateKey_file(ctx, keys[i].path, SSL_FILETYPE_PEM)
-            != 1)
-        {
-            sl_conf_node_error(cf, NULL, "%s:%u: cannot load certificate key "
-                               "\"%s\": %s", keys[i].file, keys[i].line,
-                               keys[i].path, sl_tls_err(ebuf, sizeof(ebuf)));
-            return SL_ERROR;
-        }
-        /* A key of another type lands in another slot: check the pair. */
-        if (SSL_CTX_check_private_key(ctx) != 1) {
-            sl_conf_node_error(cf, NULL, "%s:%u: certificate key \"%s\" does "
-                               "not match certificate \"%s\": %s",
-                               keys[i].file, keys[i].line, keys[i].path,
-                               certs[i].path, sl_tls_err(ebuf, sizeof(ebuf)));
-            return SL_ERROR;
-        }
     }
     return SL_OK;
 }

@@ -30,6 +30,7 @@
  */
 #include "sl_core.h"
 #include "sl_tls_client.h"
+#include "sl_tls_conf.h"
 #include "sl_upstream.h"
 
 #include <arpa/inet.h>
@@ -38,7 +39,6 @@
 #include <openssl/x509v3.h>
 
 static int sl_tls_client_set_file(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
-static int sl_tls_client_set_protocols(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 static int sl_tls_client_set_ciphers(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 
 #define SL_TLS_CLIENT_CTX   (SL_CONF_HTTP | SL_CONF_SERVER | SL_CONF_LOCATION)
@@ -72,7 +72,8 @@ static const struct sl_conf_cmd sl_tls_client_cmds[] = {
       sl_conf_set_str, SL_CONF_LEVEL_HTTP_LOC,
       offsetof(struct sl_tls_client_conf, name), NULL },
     { "proxy_ssl_protocols", SL_TLS_CLIENT_CTX | SL_CONF_1MORE,
-      sl_tls_client_set_protocols, SL_CONF_LEVEL_HTTP_LOC, 0, NULL },
+      sl_tls_conf_set_protocols, SL_CONF_LEVEL_HTTP_LOC,
+      offsetof(struct sl_tls_client_conf, protocols), NULL },
     { "proxy_ssl_ciphers", SL_TLS_CLIENT_CTX | SL_CONF_TAKE1,
       sl_tls_client_set_ciphers, SL_CONF_LEVEL_HTTP_LOC, 0, NULL },
     { "proxy_ssl_session_reuse", SL_TLS_CLIENT_CTX | SL_CONF_TAKE1,
@@ -83,28 +84,14 @@ static const struct sl_conf_cmd sl_tls_client_cmds[] = {
 
 /* ---- directives ---------------------------------------------------------- */
 
-struct sl_tls_client_file *
+struct sl_tls_file *
 sl_tls_client_file(struct sl_conf_ctx *cf, const struct sl_str *value)
 {
-    struct sl_tls_client_file *f;
-    const char *slash;
-    size_t dlen;
+    struct sl_tls_file *f;
 
     f = sl_pcalloc(cf->pool, sizeof(*f));
-    if (f == NULL)
+    if (f == NULL || sl_tls_conf_file(cf, value, f) != SL_OK)
         return NULL;
-    /* A relative FILE is relative to the directory of the file naming it. */
-    slash = strrchr(cf->node->file, '/');
-    dlen = value->data[0] != '/' && slash != NULL
-           ? (size_t) (slash - cf->node->file) + 1 : 0;
-    f->path = sl_pnalloc(cf->pool, dlen + value->len + 1);
-    if (f->path == NULL)
-        return NULL;
-    memcpy(f->path, cf->node->file, dlen);
-    memcpy(f->path + dlen, value->data, value->len);
-    f->path[dlen + value->len] = '\0';
-    f->file = cf->node->file;
-    f->line = cf->node->line;
     return f;
 }
 
@@ -112,8 +99,8 @@ static int
 sl_tls_client_set_file(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     void *conf)
 {
-    struct sl_tls_client_file **f =
-        (struct sl_tls_client_file **) ((char *) conf + cmd->offset);
+    struct sl_tls_file **f =
+        (struct sl_tls_file **) ((char *) conf + cmd->offset);
     struct sl_str *arg = &cf->node->args[0];
 
     if (arg->len == 0 || memchr(arg->data, '\0', arg->len) != NULL) {
@@ -125,48 +112,13 @@ sl_tls_client_set_file(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
 }
 
 static int
-sl_tls_client_set_protocols(struct sl_conf_ctx *cf,
-    const struct sl_conf_cmd *cmd, void *conf)
-{
-    struct sl_tls_client_conf *tcf = conf;
-    struct sl_str *a;
-    unsigned i;
-
-    tcf->protocols = 0;
-    for (i = 0; i < cf->node->nargs; i++) {
-        a = &cf->node->args[i];
-        if (sl_str_eq(a, "TLSv1.2")) {
-            tcf->protocols |= SL_TLS_CLIENT_PROTO_12;
-        } else if (sl_str_eq(a, "TLSv1.3")) {
-            tcf->protocols |= SL_TLS_CLIENT_PROTO_13;
-        } else if (sl_str_eq(a, "TLSv1") || sl_str_eq(a, "TLSv1.1")
-                   || sl_str_eq(a, "SSLv3") || sl_str_eq(a, "SSLv2"))
-        {
-            sl_conf_error(cf, "protocol \"%.*s\" is insecure and not "
-                          "supported", (int) a->len, a->data);
-            return SL_ERROR;
-        } else {
-            sl_conf_error(cf, "invalid protocol \"%.*s\"", (int) a->len,
-                          a->data);
-            return SL_ERROR;
-        }
-    }
-    return SL_OK;
-}
-
-static int
 sl_tls_client_set_ciphers(struct sl_conf_ctx *cf,
     const struct sl_conf_cmd *cmd, void *conf)
 {
     struct sl_tls_client_conf *tcf = conf;
 
-    tcf->ciphers.len = cf->node->args[0].len;
-    tcf->ciphers.data = sl_pstrdup(cf->pool, &cf->node->args[0]);
-    if (tcf->ciphers.data == NULL)
-        return SL_ERROR;
-    tcf->where_file = cf->node->file;
-    tcf->where_line = cf->node->line;
-    return SL_OK;
+    return sl_tls_conf_str(cf, &tcf->ciphers, &tcf->where_file,
+                           &tcf->where_line);
 }
 
 /* ---- configuration ------------------------------------------------------- */
@@ -252,20 +204,6 @@ sl_tls_client_want(struct sl_conf_ctx *cf, const struct sl_str *host)
 }
 
 /* ---- contexts ------------------------------------------------------------ */
-
-/* The first queued OpenSSL error as text (the most specific one). */
-static const char *
-sl_tls_client_err(char *buf, size_t len)
-{
-    unsigned long e = ERR_get_error();
-
-    if (e == 0)
-        snprintf(buf, len, "unknown error");
-    else
-        ERR_error_string_n(e, buf, len);
-    ERR_clear_error();
-    return buf;
-}
 
 /*
  * Frees the context and, in the process that runs the cleanup, the
@@ -353,7 +291,7 @@ sl_tls_client_build(struct sl_conf_ctx *cf, struct sl_tls_client_conf *tcf,
     ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {
         sl_conf_node_error(cf, NULL, "%s:%u: SSL_CTX_new() failed: %s", file,
-                           line, sl_tls_client_err(ebuf, sizeof(ebuf)));
+                           line, sl_tls_error(ebuf, sizeof(ebuf)));
         return SL_ERROR;
     }
     tcf->ctx = ctx;
@@ -362,30 +300,13 @@ sl_tls_client_build(struct sl_conf_ctx *cf, struct sl_tls_client_conf *tcf,
         tcf->ctx = NULL;
         return SL_ERROR;
     }
-    SSL_CTX_set_min_proto_version(ctx,
-        (tcf->protocols & SL_TLS_CLIENT_PROTO_12) ? TLS1_2_VERSION
-                                                  : TLS1_3_VERSION);
-    SSL_CTX_set_max_proto_version(ctx,
-        (tcf->protocols & SL_TLS_CLIENT_PROTO_13) ? TLS1_3_VERSION
-                                                  : TLS1_2_VERSION);
-    /*
-     * An upstream that closes without close_notify ends a close-delimited
-     * body, as over plain TCP; the framing checks catch a truncation.
-     */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
-                             | SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
-                          | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
-                          | SSL_MODE_RELEASE_BUFFERS);
+    sl_tls_ctx_common(ctx, tcf->protocols);
     if (tcf->ciphers.data != NULL
-        && SSL_CTX_set_cipher_list(ctx, tcf->ciphers.data) != 1)
+        && sl_tls_ctx_ciphers(cf, ctx, "proxy_ssl_ciphers", tcf->ciphers.data,
+                              tcf->where_file ? tcf->where_file : file,
+                              tcf->where_file ? tcf->where_line : line)
+           != SL_OK)
     {
-        sl_conf_node_error(cf, NULL, "%s:%u: invalid \"proxy_ssl_ciphers\" "
-                           "\"%s\": %s",
-                           tcf->where_file ? tcf->where_file : file,
-                           tcf->where_file ? tcf->where_line : line,
-                           tcf->ciphers.data,
-                           sl_tls_client_err(ebuf, sizeof(ebuf)));
         return SL_ERROR;
     }
 
@@ -397,7 +318,7 @@ sl_tls_client_build(struct sl_conf_ctx *cf, struct sl_tls_client_conf *tcf,
             sl_conf_node_error(cf, NULL, "%s:%u: cannot load trusted "
                                "certificates \"%s\": %s", tcf->trusted->file,
                                tcf->trusted->line, tcf->trusted->path,
-                               sl_tls_client_err(ebuf, sizeof(ebuf)));
+                               sl_tls_error(ebuf, sizeof(ebuf)));
             return SL_ERROR;
         }
     }
@@ -419,7 +340,7 @@ sl_tls_client_build(struct sl_conf_ctx *cf, struct sl_tls_client_conf *tcf,
         if (ok != 1) {
             sl_conf_node_error(cf, NULL, "%s:%u: invalid name \"%s\" to "
                                "verify: %s", file, line, name,
-                               sl_tls_client_err(ebuf, sizeof(ebuf)));
+                               sl_tls_error(ebuf, sizeof(ebuf)));
             return SL_ERROR;
         }
         tcf->check_name = name;
@@ -437,32 +358,10 @@ sl_tls_client_build(struct sl_conf_ctx *cf, struct sl_tls_client_conf *tcf,
                                      : "proxy_ssl_certificate");
         return SL_ERROR;
     }
-    if (tcf->cert != NULL) {
-        ERR_clear_error();
-        if (SSL_CTX_use_certificate_chain_file(ctx, tcf->cert->path) != 1) {
-            sl_conf_node_error(cf, NULL, "%s:%u: cannot load certificate "
-                               "\"%s\": %s", tcf->cert->file, tcf->cert->line,
-                               tcf->cert->path,
-                               sl_tls_client_err(ebuf, sizeof(ebuf)));
-            return SL_ERROR;
-        }
-        if (SSL_CTX_use_PrivateKey_file(ctx, tcf->key->path,
-                                        SSL_FILETYPE_PEM) != 1)
-        {
-            sl_conf_node_error(cf, NULL, "%s:%u: cannot load certificate key "
-                               "\"%s\": %s", tcf->key->file, tcf->key->line,
-                               tcf->key->path,
-                               sl_tls_client_err(ebuf, sizeof(ebuf)));
-            return SL_ERROR;
-        }
-        if (SSL_CTX_check_private_key(ctx) != 1) {
-            sl_conf_node_error(cf, NULL, "%s:%u: certificate key \"%s\" does "
-                               "not match certificate \"%s\": %s",
-                               tcf->key->file, tcf->key->line, tcf->key->path,
-                               tcf->cert->path,
-                               sl_tls_client_err(ebuf, sizeof(ebuf)));
-            return SL_ERROR;
-        }
+    if (tcf->cert != NULL
+        && sl_tls_ctx_keypair(cf, ctx, tcf->cert, tcf->key) != SL_OK)
+    {
+        return SL_ERROR;
     }
 
     /* RFC 6066: no address literals in SNI. */

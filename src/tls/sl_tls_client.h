@@ -14,18 +14,12 @@
 
 #include "sl_conf.h"
 #include "sl_conn.h"
+#include "sl_tls_conf.h"
 
 struct ssl_ctx_st;
 struct ssl_session_st;
 struct sl_upstream;
 struct sl_upstream_server;
-
-/* A file named by a directive, with where it was named. */
-struct sl_tls_client_file {
-    char                    *path;      /* resolved, NUL-terminated */
-    const char              *file;
-    unsigned                 line;
-};
 
 struct sl_tls_client_conf {
     int                      verify;         /* proxy_ssl_verify, off */
@@ -35,9 +29,9 @@ struct sl_tls_client_conf {
     int                      protocols;      /* SL_TLS_CLIENT_PROTO_* */
     struct sl_str            ciphers;        /* data NULL: OpenSSL's */
     struct sl_str            name;           /* data NULL: the host */
-    struct sl_tls_client_file *trusted;      /* NULL: unset */
-    struct sl_tls_client_file *cert;
-    struct sl_tls_client_file *key;
+    struct sl_tls_file      *trusted;        /* NULL: unset */
+    struct sl_tls_file      *cert;
+    struct sl_tls_file      *key;
     const char              *where_file;     /* of the directive that */
     unsigned                 where_line;     /* last set a value */
 
@@ -55,8 +49,8 @@ struct sl_tls_client_conf {
     unsigned                 nsessions;
 };
 
-#define SL_TLS_CLIENT_PROTO_12   0x01
-#define SL_TLS_CLIENT_PROTO_13   0x02
+#define SL_TLS_CLIENT_PROTO_12   SL_TLS_PROTO_12
+#define SL_TLS_CLIENT_PROTO_13   SL_TLS_PROTO_13
 
 extern struct sl_module sl_http_proxy_ssl_module;
 
@@ -79,7 +73,7 @@ void sl_tls_client_defaults(struct sl_tls_client_conf *tcf);
  * configuration value, resolved against the directory of the file that
  * names it.  NULL on allocation failure.
  */
-struct sl_tls_client_file *sl_tls_client_file(struct sl_conf_ctx *cf,
+struct sl_tls_file *sl_tls_client_file(struct sl_conf_ctx *cf,
     const struct sl_str *value);
 /*
  * Builds tcf->ctx (client method) from tcf's settings; the context is

@@ -33,6 +33,28 @@ parse_resp(struct sl_http_head *h, const char *s)
     ck_assert_msg(rc == 0, "response did not parse: %s", s);
 }
 
+/*
+ * Parses into h the request "METHOD / HTTP/1.1" with Host: a and the
+ * field lines fields (each ending in CRLF), written in buf (size bytes):
+ * h points into buf, which must outlive it.
+ */
+static void
+req_with(struct sl_http_head *h, char *buf, size_t size, const char *method,
+    const char *fields)
+{
+    snprintf(buf, size, "%s / HTTP/1.1\r\nHost: a\r\n%s\r\n", method, fields);
+    parse_req(h, buf);
+}
+
+/* The same for the response "HTTP/1.1 STATUS REASON". */
+static void
+resp_with(struct sl_http_head *h, char *buf, size_t size, int status,
+    const char *reason, const char *fields)
+{
+    snprintf(buf, size, "HTTP/1.1 %d %s\r\n%s\r\n", status, reason, fields);
+    parse_resp(h, buf);
+}
+
 /* "GET / HTTP/1.1" with Host and the given field lines. */
 #define GET(fields)     "GET / HTTP/1.1\r\nHost: a\r\n" fields "\r\n"
 #define R200(fields)    "HTTP/1.1 200 OK\r\n" fields "\r\n"
@@ -48,8 +70,7 @@ cc_of(const char *fields, const char *name, struct sl_cache_cc *cc)
 {
     static char  buf[4096];
 
-    snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\n%s\r\n", fields);
-    parse_resp(&rs, buf);
+    resp_with(&rs, buf, sizeof(buf), 200, "OK", fields);
     sl_cache_cc_parse(&rs, name, cc);
 }
 
@@ -58,8 +79,7 @@ rcc_of(const char *fields, struct sl_cache_cc *cc)
 {
     static char  buf[4096];
 
-    snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\n%s\r\n", fields);
-    parse_req(&rq, buf);
+    req_with(&rq, buf, sizeof(buf), "GET", fields);
     sl_cache_cc_parse(&rq, "Cache-Control", cc);
 }
 
@@ -75,10 +95,8 @@ store(const char *reqf, int status, const char *respf,
 {
     static char  qb[4096], sb[4096];
 
-    snprintf(qb, sizeof(qb), "GET / HTTP/1.1\r\nHost: a\r\n%s\r\n", reqf);
-    snprintf(sb, sizeof(sb), "HTTP/1.1 %d X\r\n%s\r\n", status, respf);
-    parse_req(&rq, qb);
-    parse_resp(&rs, sb);
+    req_with(&rq, qb, sizeof(qb), "GET", reqf);
+    resp_with(&rs, sb, sizeof(sb), status, "X", respf);
     return sl_cache_storable(&rq, &rs, valid, nvalid, T0 - 1, T0, m, why);
 }
 
@@ -1288,10 +1306,8 @@ vbuild(const char *reqf, const char *varyf, char *buf, size_t size)
 {
     static char  qb[2048], sb[2048];
 
-    snprintf(qb, sizeof(qb), "GET / HTTP/1.1\r\nHost: a\r\n%s\r\n", reqf);
-    snprintf(sb, sizeof(sb), "HTTP/1.1 200 OK\r\n%s\r\n", varyf);
-    parse_req(&rq, qb);
-    parse_resp(&rs, sb);
+    req_with(&rq, qb, sizeof(qb), "GET", reqf);
+    resp_with(&rs, sb, sizeof(sb), 200, "OK", varyf);
     return sl_cache_vary_build(&rq, &rs, buf, size);
 }
 
@@ -1300,8 +1316,7 @@ vmatch(const char *blob, int len, const char *reqf)
 {
     static char  qb[2048];
 
-    snprintf(qb, sizeof(qb), "GET / HTTP/1.1\r\nHost: a\r\n%s\r\n", reqf);
-    parse_req(&rq2, qb);
+    req_with(&rq2, qb, sizeof(qb), "GET", reqf);
     return sl_cache_vary_match(blob, (size_t) len, &rq2);
 }
 
@@ -1637,9 +1652,7 @@ cond(const char *method, const char *fields)
     static char           qb[2048];
     struct sl_cache_meta  m;
 
-    snprintf(qb, sizeof(qb), "%s / HTTP/1.1\r\nHost: a\r\n%s\r\n", method,
-             fields);
-    parse_req(&rq, qb);
+    req_with(&rq, qb, sizeof(qb), method, fields);
     meta(&m, 60, SL_CACHE_F_ETAG | SL_CACHE_F_LAST_MODIFIED);
     m.date = T0;
     m.last_modified = T0 - 2977;        /* 08:00:00 */
@@ -1811,9 +1824,7 @@ range(const char *method, const char *fields, int64_t size)
 {
     static char  qb[2048];
 
-    snprintf(qb, sizeof(qb), "%s / HTTP/1.1\r\nHost: a\r\n%s\r\n", method,
-             fields);
-    parse_req(&rq, qb);
+    req_with(&rq, qb, sizeof(qb), method, fields);
     rs_start = rs_end = -7;
     return sl_cache_range(&rq, stored, SLEN, size, &rs_start, &rs_end);
 }

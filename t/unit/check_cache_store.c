@@ -226,6 +226,30 @@ lookup(struct sl_cache_store *s, const char *key, struct sl_cache_obj **o)
     return sl_cache_lookup(s, key, strlen(key), NULL, NULL, o);
 }
 
+/* key is found, with this vary, head and body. */
+static void
+expect_obj(struct sl_cache_store *s, const char *key, const char *vary,
+    const char *head, int64_t len)
+{
+    struct sl_cache_obj *o;
+
+    ck_assert_msg(lookup(s, key, &o) == SL_OK, "lookup of %s", key);
+    verify_obj(o, key, vary, head, len);
+    sl_cache_obj_release(s, o);
+}
+
+/* Nothing stored, nothing used, and the store checks out. */
+static void
+expect_empty(struct sl_cache_store *s)
+{
+    struct sl_cache_stats st;
+
+    sl_cache_store_stats(s, &st);
+    ck_assert_uint_eq(st.entries, 0);
+    ck_assert_uint_eq(st.used, 0);
+    check_store(s);
+}
+
 /* ---- create and reuse ------------------------------------------------------ */
 
 START_TEST(test_create_reuse)
@@ -262,9 +286,7 @@ START_TEST(test_create_reuse)
     ck_assert_uint_eq(st.entries, 1);
     ck_assert_uint_eq(st.max_object, 128 * KiB);
     ck_assert_uint_eq(st.counters[SL_CACHE_STAT_HIT], 3);
-    ck_assert_int_eq(lookup(r, "/kept", &o), SL_OK);
-    verify_obj(o, "/kept", "", "HTTP/1.1 200 OK\r\n\r\n", 20000);
-    sl_cache_obj_release(r, o);
+    expect_obj(r, "/kept", "", "HTTP/1.1 200 OK\r\n\r\n", 20000);
     check_store(r);
 
     /* Another size or a damaged header is not reused. */
@@ -609,9 +631,7 @@ START_TEST(test_lru)
     /* Every hot key survived, and every surviving body is intact. */
     for (j = 0; j < 8; j++) {
         snprintf(key, sizeof(key), "/hot/%d", j);
-        ck_assert_int_eq(lookup(s, key, &o), SL_OK);
-        verify_obj(o, key, "", "H", 9000 + j * 100);
-        sl_cache_obj_release(s, o);
+        expect_obj(s, key, "", "H", 9000 + j * 100);
     }
     found = 0;
     for (i = 0; i < 300; i++) {
@@ -755,9 +775,7 @@ START_TEST(test_too_big)
     verify_obj(held, "/small/0", "", "H", 5000);
     sl_cache_obj_release(s, held);
     ck_assert_int_eq(store_obj(s, "/after", "", "H", 50000, 7000), SL_OK);
-    ck_assert_int_eq(lookup(s, "/after", &o), SL_OK);
-    verify_obj(o, "/after", "", "H", 50000);
-    sl_cache_obj_release(s, o);
+    expect_obj(s, "/after", "", "H", 50000);
 
     /* Past the limit again, the rest evictable: refused, no endless loop. */
     ck_assert_int_eq(lookup(s, "/after", &held), SL_OK);
@@ -881,10 +899,7 @@ START_TEST(test_purge)
     ck_assert_uint_eq(st.entries, 101);
     ck_assert_uint_eq(st.counters[SL_CACHE_STAT_PURGED], 101);
     ck_assert_int_eq(sl_cache_purge_prefix(s, "", 0), 101);
-    sl_cache_store_stats(s, &st);
-    ck_assert_uint_eq(st.entries, 0);
-    ck_assert_uint_eq(st.used, 0);
-    check_store(s);
+    expect_empty(s);
     munmap(base, size);
 }
 END_TEST
@@ -1017,7 +1032,6 @@ START_TEST(test_dead_holder)
     size_t size = 1 * MiB;
     char *base = map_zone(size);
     struct sl_cache_store *s;
-    struct sl_cache_obj *o;
     int status, k;
     pid_t pid;
 
@@ -1034,9 +1048,7 @@ START_TEST(test_dead_holder)
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert_uint_eq(sl_cache_store_test_recovered(s), (unsigned) k);
         if (k == 0) {
-            ck_assert_int_eq(lookup(s, "/k", &o), SL_OK);
-            verify_obj(o, "/k", "", "H", 3000);
-            sl_cache_obj_release(s, o);
+            expect_obj(s, "/k", "", "H", 3000);
         } else {
             ck_assert_int_eq(store_obj(s, "/k2", "", "H", 3000, 1000),
                              SL_OK);
@@ -1102,18 +1114,13 @@ START_TEST(test_rebuild)
             ck_assert_int_eq(lookup(s, key, &o), SL_DECLINED);
             continue;
         }
-        ck_assert_int_eq(lookup(s, key, &o), SL_OK);
-        verify_obj(o, key, "", "H", (i * 7919) % 70000);
-        sl_cache_obj_release(s, o);
+        expect_obj(s, key, "", "H", (i * 7919) % 70000);
     }
     verify_obj(held, "/rb/3", "", "H", (3 * 7919) % 70000);
     sl_cache_obj_release(s, held);
     /* Nothing leaked: emptied, the store is all free again. */
     ck_assert_int_eq(sl_cache_purge_prefix(s, "/", 1), 40);
-    sl_cache_store_stats(s, &st);
-    ck_assert_uint_eq(st.entries, 0);
-    ck_assert_uint_eq(st.used, 0);
-    check_store(s);
+    expect_empty(s);
     munmap(base, size);
 }
 END_TEST
@@ -1175,6 +1182,33 @@ END_TEST
  * ledger first (tombstones, compaction) so that the sweep reads a ledger
  * that has seen some life.
  */
+/*
+ * n random steps over the six slots of held (empty at the start): an
+ * empty slot looks up one of /dr/0../dr/39, a full one is released.
+ * SL_ERROR if a lookup failed.  No Check calls: a child runs it too.
+ */
+static int
+hold_random(struct sl_cache_store *s, struct sl_cache_obj **held, int n,
+    uint64_t *x)
+{
+    char key[32];
+    int i, k;
+
+    memset(held, 0, 6 * sizeof(*held));
+    for (k = 0; k < n; k++) {
+        i = (int) (xorshift(x) % 6);
+        if (held[i] != NULL) {
+            sl_cache_obj_release(s, held[i]);
+            held[i] = NULL;
+        } else {
+            snprintf(key, sizeof(key), "/dr/%d", (int) (xorshift(x) % 40));
+            if (lookup(s, key, &held[i]) != SL_OK)
+                return SL_ERROR;
+        }
+    }
+    return SL_OK;
+}
+
 START_TEST(test_dead_reader)
 {
     size_t size = 1 * MiB;
@@ -1184,7 +1218,7 @@ START_TEST(test_dead_reader)
     struct sl_cache_obj *o, *held[6];
     uint64_t x = 12345;
     char key[32];
-    int i, k, status, p[2];
+    int i, status, p[2];
     pid_t pid, live;
     char c;
 
@@ -1195,18 +1229,7 @@ START_TEST(test_dead_reader)
                          SL_OK);
     }
     /* In this process: many lookups and releases, then nothing held. */
-    memset(held, 0, sizeof(held));
-    for (k = 0; k < 3000; k++) {
-        i = (int) (xorshift(&x) % 6);
-        if (held[i] != NULL) {
-            sl_cache_obj_release(s, held[i]);
-            held[i] = NULL;
-        } else {
-            snprintf(key, sizeof(key), "/dr/%d",
-                     (int) (xorshift(&x) % 40));
-            ck_assert_int_eq(lookup(s, key, &held[i]), SL_OK);
-        }
-    }
+    ck_assert_int_eq(hold_random(s, held, 3000, &x), SL_OK);
     for (i = 0; i < 6; i++) {
         if (held[i] != NULL)
             sl_cache_obj_release(s, held[i]);
@@ -1215,22 +1238,8 @@ START_TEST(test_dead_reader)
     /* A child does the same and dies holding up to six. */
     pid = fork();
     ck_assert_int_ne(pid, -1);
-    if (pid == 0) {
-        memset(held, 0, sizeof(held));
-        for (k = 0; k < 3001; k++) {
-            i = (int) (xorshift(&x) % 6);
-            if (held[i] != NULL) {
-                sl_cache_obj_release(s, held[i]);
-                held[i] = NULL;
-            } else {
-                snprintf(key, sizeof(key), "/dr/%d",
-                         (int) (xorshift(&x) % 40));
-                if (lookup(s, key, &held[i]) != SL_OK)
-                    _exit(1);
-            }
-        }
-        _exit(0);
-    }
+    if (pid == 0)
+        _exit(hold_random(s, held, 3001, &x) == SL_OK ? 0 : 1);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
@@ -1444,10 +1453,7 @@ START_TEST(test_stress)
     ck_assert_uint_eq((uint64_t) hits, st.entries);
     /* Empty it: every block comes back. */
     sl_cache_purge_prefix(s, "", 0);
-    sl_cache_store_stats(s, &st);
-    ck_assert_uint_eq(st.entries, 0);
-    ck_assert_uint_eq(st.used, 0);
-    check_store(s);
+    expect_empty(s);
     munmap(base, size);
 }
 END_TEST

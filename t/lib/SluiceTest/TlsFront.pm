@@ -23,6 +23,8 @@ package SluiceTest::TlsFront;
 # accepted by the others, so resumption can be observed ("reused").  One
 # JSON line per handshake is appended to TESTDIR/tls-NAME.log.  Every wait
 # is bounded; the server exits after life => SEC (default 300).
+#
+# plain() (below) starts the opposite: a server that is not TLS at all.
 
 use strict;
 use warnings;
@@ -34,6 +36,7 @@ use POSIX qw(WNOHANG);
 use Fcntl qw(O_WRONLY O_APPEND O_CREAT);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
+use SluiceTest::Upstream ();
 
 my @fronts;
 my $JSON = JSON::PP->new->canonical->ascii;
@@ -198,27 +201,31 @@ sub clear {
     close $f;
 }
 
-sub stop {
-    my ($self) = @_;
-    return unless $self->{creator} && $$ == $self->{creator};
-    my $pid = $self->{pid} or return;
-    kill 'TERM', $pid;
-    my $deadline = time + 3;
-    while (waitpid($pid, WNOHANG) == 0) {
-        if (time > $deadline) {
-            kill 'KILL', $pid;
-            waitpid($pid, 0);
-            last;
-        }
-        sleep 0.02;
-    }
-    $self->{pid} = undef;
-}
+# Stopping (SIGTERM, then SIGKILL after 3 s; only in the process that
+# made the front) is SluiceTest::Upstream's: the same pid and creator.
+*stop = \&SluiceTest::Upstream::stop;
+*DESTROY = \&SluiceTest::Upstream::DESTROY;
 
-sub DESTROY {
-    my ($self) = @_;
-    local ($?, $!, $@);
-    $self->stop if $self->{creator};
+# SluiceTest::TlsFront::plain($t, port => P, status => '400 Bad Request'):
+# a server on P that answers plain HTTP at once (default "200 OK") and
+# closes, so that a TLS handshake with it fails at once.  It runs as a
+# child of $t for at most 120 s.
+sub plain {
+    my ($t, %o) = @_;
+    my $status = $o{status} // '200 OK';
+    my $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => $o{port}, Listen => 64, ReuseAddr => 1)
+        or die "listen: $!\n";
+    $t->spawn(sub {
+        my $end = time + 120;
+        while (time < $end) {
+            my $c = $ls->accept or next;
+            syswrite $c, "HTTP/1.1 $status\r\nContent-Length: 0\r\n"
+                . "Connection: close\r\n\r\n";
+            close $c;
+        }
+    });
+    close $ls;
 }
 
 END {
