@@ -97,12 +97,14 @@ like($t->error_log, qr/upstream server \Q$p8\E in "auto" is down after \d+ (?#
     )failed checks, last: .*wrong version number/,
     'the transition is logged with the OpenSSL reason');
 {
-    my $ok = 0;
+    my ($ok, @st) = (0);
     for my $i (1 .. 6) {
         my ($st) = parse_response(http_get($t->port(0), "/a/$i"));
+        push @st, $st // 'none';
         $ok++ if ($st // 0) == 200;
     }
-    is($ok, 6, 'requests go to the server that is up');
+    is($ok, 6, 'requests go to the server that is up')
+        or diag("statuses: @st\n" . $t->error_log);
 }
 
 ok(reach('verified', $p6, 'up'), 'tls with verification and the right CA: up');
