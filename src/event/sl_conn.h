@@ -62,6 +62,7 @@ struct sl_conn {
     unsigned                 idle:1;     /* between keepalive requests */
     unsigned                 close:1;    /* closed for reuse; finish now */
     unsigned                 shutdown:1; /* worker is exiting */
+    unsigned                 limit_counted:1; /* limit_conn_accept */
 };
 
 /* Prepares n connection slots; SL_ERROR on allocation failure. */

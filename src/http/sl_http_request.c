@@ -11,6 +11,7 @@
 #include "sl_process.h"
 #include "sl_http_stats.h"
 #include "sl_tls.h"
+#include "sl_security.h"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -25,6 +26,9 @@ static void sl_http_process_head(struct sl_http_conn *hc);
 static void sl_http_run(struct sl_http_request *r);
 static void sl_http_write_handler(struct sl_event *wev);
 static void sl_http_lingering_handler(struct sl_event *rev);
+
+/* Every client connection ends here: limit_conn_accept gets its count back. */
+#define sl_http_conn_close(c)  (sl_limit_conn_close(c), sl_conn_close(c))
 
 /* Scratch memory for bytes that are read only to be thrown away. */
 static char sl_http_scratch[SL_HTTP_DISCARD_BUF];
@@ -56,14 +60,14 @@ sl_http_ssl_handshake(struct sl_event *ev)
             sl_log_error(SL_LOG_INFO, 0, "client %s timed out in the TLS "
                          "handshake", addr);
         }
-        sl_conn_close(c);
+        sl_http_conn_close(c);
         return;
     }
     rc = sl_conn_tls_handshake(c);
     if (rc == SL_AGAIN)
         return;
     if (rc == SL_ERROR) {
-        sl_conn_close(c);
+        sl_http_conn_close(c);
         return;
     }
     c->read.handler = sl_http_wait_request;
@@ -79,19 +83,23 @@ sl_http_init_connection(struct sl_conn *c)
     struct sl_http_addr_conf *ac = c->listening->servers;
 
     SL_CHECK_OBJ_NOTNULL(ac, SL_HTTP_ADDR_MAGIC);
+    if (sl_limit_conn_accept(c) != SL_OK) {
+        sl_conn_close(c);       /* over a limit_conn_accept cap: no byte */
+        return;
+    }
     c->data = ac;
     c->read.handler = sl_http_wait_request;
     c->write.handler = sl_http_empty_handler;
     if (ac->ssl) {
         if (sl_tls_accept(c) != SL_OK) {
-            sl_conn_close(c);
+            sl_http_conn_close(c);
             return;
         }
         c->read.handler = sl_http_ssl_handshake;
         c->write.handler = sl_http_ssl_handshake;
     }
     if (sl_event_add_conn(c->fd, &c->read, &c->write) != SL_OK) {
-        sl_conn_close(c);
+        sl_http_conn_close(c);
         return;
     }
     sl_event_add_timer(&c->read, ac->default_server->client_header_timeout);
@@ -129,7 +137,7 @@ sl_http_close_connection(struct sl_conn *c)
         }
     }
     sl_http_conn_release(c);
-    sl_conn_close(c);
+    sl_http_conn_close(c);
 }
 
 static struct sl_http_conn *

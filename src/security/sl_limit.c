@@ -7,6 +7,7 @@
  *   limit_conn_zone KEY zone=NAME:SIZE;                     http
  *   limit_conn ZONE N;                                      http, server,
  *   limit_conn_status CODE; limit_conn_dry_run on | off;    location
+ *   limit_conn_accept ZONE N;                               http
  *
  * Each zone is a shared-memory zone of its own (so it survives a reload
  * with the same name and size): a header with a robust process-shared
@@ -16,6 +17,16 @@
  * bucket per key (excess in milli-requests); limit_conn counts requests in
  * flight per key and gives the count back from a cleanup on the request
  * pool, however the request ends.
+ *
+ * limit_conn_accept counts connections instead, from accept to close, so
+ * that connections still in the TLS handshake or sending their head (which
+ * limit_conn cannot see) are bounded per address too.  Only the peer
+ * address is known at accept, so its zone's key must be $binary_remote_addr
+ * or $remote_addr, and the server block is not chosen yet, so the cap is
+ * set once for the whole http block.  A connection over the cap is closed
+ * at once without a byte; the connection carries a bit saying it was
+ * counted, and the HTTP layer gives the count back when it closes it
+ * (sl_limit_conn_close), however the connection ends.
  *
  * A location with limit_req (or limit_conn) lines replaces its parent's
  * list; the status and dry-run settings are inherited one by one.
@@ -79,6 +90,7 @@ struct sl_limit_zone {
     struct sl_http_complex_value *key;
     int64_t                 rate;       /* milli-requests per second */
     struct sl_shm_zone     *shm;
+    struct sl_str           key_text;   /* as written, for checks */
 };
 
 /* One limit_req or limit_conn line. */
@@ -86,9 +98,11 @@ struct sl_limit_ref {
     struct sl_shm_zone     *shm;
     int64_t                 burst;      /* limit_req, milli-requests */
     int64_t                 delay;      /* limit_req, milli-requests */
-    uint32_t                conns;      /* limit_conn */
+    uint32_t                conns;      /* limit_conn, limit_conn_accept */
     const char             *file;
     unsigned                line;
+    unsigned                accept:1;   /* a limit_conn_accept line */
+    unsigned                text_key:1; /* its key is $remote_addr */
 };
 
 struct sl_limit_loc_conf {
@@ -102,7 +116,11 @@ struct sl_limit_loc_conf {
 
 struct sl_limit_main_conf {
     struct sl_array         refs;       /* struct sl_limit_ref (copies) */
+    struct sl_array         accepts;    /* struct sl_limit_ref */
+    int                     accept_dry_run; /* http-level limit_conn_dry_run */
 };
+
+#define SL_LIMIT_ACCEPT_MAX  4
 
 static int sl_limit_tag_req, sl_limit_tag_conn;     /* zone tags */
 
@@ -112,6 +130,7 @@ static int sl_limit_set_zone(struct sl_conf_ctx *, const struct sl_conf_cmd *, v
 static int sl_limit_set_req(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 static int sl_limit_set_conn(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 static int sl_limit_set_status(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
+static int sl_limit_set_accept(struct sl_conf_ctx *, const struct sl_conf_cmd *, void *);
 
 #define SL_LIMIT_CTX  (SL_CONF_HTTP | SL_CONF_SERVER | SL_CONF_LOCATION)
 
@@ -136,6 +155,8 @@ static const struct sl_conf_cmd sl_limit_cmds[] = {
     { "limit_conn_dry_run", SL_LIMIT_CTX | SL_CONF_TAKE1, sl_conf_set_flag,
       SL_CONF_LEVEL_HTTP_LOC,
       offsetof(struct sl_limit_loc_conf, conn_dry_run), NULL },
+    { "limit_conn_accept", SL_CONF_HTTP | SL_CONF_TAKE2 | SL_CONF_MULTI,
+      sl_limit_set_accept, SL_CONF_LEVEL_HTTP_MAIN, 0, NULL },
     { NULL, 0, NULL, 0, 0, NULL }
 };
 
@@ -529,6 +550,7 @@ sl_limit_set_zone(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     lz->name = shm->name;
     lz->rate = rate;
     lz->shm = shm;
+    lz->key_text = args[0];
     lz->key = sl_http_compile_complex_value(cf, &args[0]);
     if (lz->key == NULL)
         return SL_ERROR;
@@ -658,6 +680,47 @@ sl_limit_set_conn(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     return SL_OK;
 }
 
+/*
+ * limit_conn_accept ZONE N;  The zone's key is checked once all zones
+ * are declared (sl_limit_init_http_main).
+ */
+static int
+sl_limit_set_accept(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
+    void *conf)
+{
+    struct sl_limit_main_conf *lmcf = conf;
+    struct sl_str *args = cf->node->args;
+    struct sl_limit_ref *ref, *rp;
+    struct sl_shm_zone *shm;
+    int64_t n;
+
+    if (sl_conf_parse_int(&args[1], &n) != SL_OK || n <= 0 || n > 65535) {
+        sl_conf_error(cf, "invalid number of connections \"%.*s\"",
+                      (int) args[1].len, args[1].data);
+        return SL_ERROR;
+    }
+    if (lmcf->accepts.nelts >= SL_LIMIT_ACCEPT_MAX) {
+        sl_conf_error(cf, "too many \"limit_conn_accept\" directives (at "
+                      "most %d)", SL_LIMIT_ACCEPT_MAX);
+        return SL_ERROR;
+    }
+    shm = sl_shm_zone_add(cf, &args[0], 0, &sl_limit_tag_conn);
+    if (shm == NULL)
+        return SL_ERROR;
+    ref = sl_array_push(&lmcf->accepts);
+    rp = sl_array_push(&lmcf->refs);
+    if (ref == NULL || rp == NULL)
+        return SL_ERROR;
+    memset(ref, 0, sizeof(*ref));
+    ref->shm = shm;
+    ref->conns = (uint32_t) n;
+    ref->file = cf->node->file;
+    ref->line = cf->node->line;
+    ref->accept = 1;
+    *rp = *ref;
+    return SL_OK;
+}
+
 static int
 sl_limit_set_status(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
     void *conf)
@@ -710,9 +773,11 @@ sl_limit_create_http_main(struct sl_conf_ctx *cf)
 {
     struct sl_limit_main_conf *lmcf = sl_pcalloc(cf->pool, sizeof(*lmcf));
 
-    if (lmcf == NULL || sl_array_init(&lmcf->refs, cf->pool, 4,
-                                      sizeof(struct sl_limit_ref))
-                        != SL_OK)
+    if (lmcf == NULL
+        || sl_array_init(&lmcf->refs, cf->pool, 4,
+                         sizeof(struct sl_limit_ref)) != SL_OK
+        || sl_array_init(&lmcf->accepts, cf->pool, 1,
+                         sizeof(struct sl_limit_ref)) != SL_OK)
     {
         return NULL;
     }
@@ -721,6 +786,75 @@ sl_limit_create_http_main(struct sl_conf_ctx *cf)
 
 static int sl_limit_req_handler(struct sl_http_request *r);
 static int sl_limit_conn_handler(struct sl_http_request *r);
+
+/*
+ * The key of a limit_conn_accept zone must be known at accept: the peer
+ * address, raw or as text.  Sets ref->text_key; SL_ERROR (message set)
+ * otherwise.
+ */
+static int
+sl_limit_check_accept_key(struct sl_conf_ctx *cf, struct sl_limit_ref *ref)
+{
+    struct sl_limit_zone *lz = ref->shm->ctx;
+    const struct sl_str *k = &lz->key_text;
+
+    if (sl_str_eq(k, "$binary_remote_addr")
+        || sl_str_eq(k, "${binary_remote_addr}"))
+    {
+        ref->text_key = 0;
+        return SL_OK;
+    }
+    if (sl_str_eq(k, "$remote_addr") || sl_str_eq(k, "${remote_addr}")) {
+        ref->text_key = 1;
+        return SL_OK;
+    }
+    sl_conf_node_error(cf, NULL, "%s:%u: the key of zone \"%.*s\" is "
+                       "\"%.*s\", but limit_conn_accept needs "
+                       "$binary_remote_addr or $remote_addr (nothing else "
+                       "is known when a connection is accepted)", ref->file,
+                       ref->line, (int) lz->name.len, lz->name.data,
+                       (int) k->len, k->data);
+    return SL_ERROR;
+}
+
+/*
+ * A limit_conn_accept zone counts connections; a limit_conn zone counts
+ * requests.  Sharing one (or naming a zone twice) would add both counts
+ * up in one node, so each cap has a zone of its own.
+ */
+static int
+sl_limit_init_accept(struct sl_conf_ctx *cf, struct sl_limit_main_conf *lmcf)
+{
+    struct sl_limit_ref *refs = lmcf->refs.elts, *acc = lmcf->accepts.elts;
+    struct sl_limit_loc_conf *llcf;
+    unsigned i, j;
+
+    for (i = 0; i < lmcf->accepts.nelts; i++) {
+        if (sl_limit_check_accept_key(cf, &acc[i]) != SL_OK)
+            return SL_ERROR;
+        for (j = 0; j < lmcf->refs.nelts; j++) {
+            if (refs[j].shm != acc[i].shm
+                || (refs[j].accept && refs[j].file == acc[i].file
+                    && refs[j].line == acc[i].line))
+            {
+                continue;
+            }
+            sl_conf_node_error(cf, NULL, "%s:%u: zone \"%.*s\" is also used "
+                               "by the %s at %s:%u: limit_conn_accept needs "
+                               "a limit_conn_zone of its own", acc[i].file,
+                               acc[i].line, (int) acc[i].shm->name.len,
+                               acc[i].shm->name.data,
+                               refs[j].accept ? "limit_conn_accept"
+                                              : "limit_conn",
+                               refs[j].file, refs[j].line);
+            return SL_ERROR;
+        }
+    }
+    /* No location is chosen at accept: the http block's setting applies. */
+    llcf = cf->loc_conf[sl_limit_module.index];
+    lmcf->accept_dry_run = llcf->conn_dry_run == 1;
+    return SL_OK;
+}
 
 /* Every limit_req / limit_conn must name a declared zone. */
 static int
@@ -743,6 +877,8 @@ sl_limit_init_http_main(struct sl_conf_ctx *cf, void *conf)
             return SL_ERROR;
         }
     }
+    if (sl_limit_init_accept(cf, lmcf) != SL_OK)
+        return SL_ERROR;
     if (sl_http_add_access_handler(sl_limit_req_handler) != SL_OK
         || sl_http_add_access_handler(sl_limit_conn_handler) != SL_OK)
     {
@@ -1078,4 +1214,179 @@ sl_limit_conn_handler(struct sl_http_request *r)
         }
     }
     return SL_OK;
+}
+
+/* ---- limit_conn_accept -------------------------------------------------- */
+
+static sl_msec_t sl_limit_accept_logged;    /* per worker */
+static unsigned sl_limit_accept_quiet;      /* refusals not logged since */
+
+/* The limit module's http{} conf of this process's cycle, or NULL. */
+static struct sl_limit_main_conf *
+sl_limit_accept_conf(void)
+{
+    void **http_main;
+
+    if (sl_cycle == NULL)
+        return NULL;
+    http_main = sl_cycle->main_conf[sl_http_core_module.index];
+    if (http_main == NULL)
+        return NULL;
+    return http_main[sl_limit_module.index];
+}
+
+/*
+ * The key c's peer has in a zone keyed by $binary_remote_addr or
+ * $remote_addr, built as the variables build it so that the same bytes
+ * are found whoever computes them.  SL_DECLINED when the peer has no
+ * address (not limited, as an empty key is not).
+ */
+static int
+sl_limit_accept_key(struct sl_conn *c, const struct sl_limit_ref *ref,
+    struct sl_limit_key *k)
+{
+    char text[SL_SOCKADDR_STRLEN];
+    struct sl_str v;
+
+    if (ref->text_key) {
+        v.len = sl_sockaddr_ntop(&c->peer.sa, text, sizeof(text), 0);
+        v.data = text;
+    } else if (c->peer.sa.sa_family == AF_INET) {
+        v.data = (char *) &c->peer.sin.sin_addr;
+        v.len = 4;
+    } else if (c->peer.sa.sa_family == AF_INET6) {
+        v.data = (char *) &c->peer.sin6.sin6_addr;
+        v.len = 16;
+    } else {
+        return SL_DECLINED;
+    }
+    if (v.len == 0)
+        return SL_DECLINED;
+    return sl_limit_make_key(&v, k);
+}
+
+/* Gives back one connection of c's peer in the zone of ref. */
+static void
+sl_limit_accept_release(struct sl_conn *c, const struct sl_limit_ref *ref)
+{
+    struct sl_limit_conn_cleanup cl;
+
+    if (sl_limit_accept_key(c, ref, &cl.key) != SL_OK)
+        return;
+    cl.shm = ref->shm;
+    sl_limit_conn_release(&cl);
+}
+
+/*
+ * Refusals come in floods: one line a second per worker, saying how many
+ * went unlogged in between.
+ */
+static void
+sl_limit_accept_log(struct sl_conn *c, const struct sl_limit_ref *ref,
+    int dry_run)
+{
+    char client[SL_SOCKADDR_STRLEN], quiet[64];
+
+    if (sl_current_msec - sl_limit_accept_logged < 1000
+        && sl_limit_accept_logged != 0)
+    {
+        sl_limit_accept_quiet++;
+        return;
+    }
+    sl_sockaddr_ntop(&c->peer.sa, client, sizeof(client), 0);
+    quiet[0] = '\0';
+    if (sl_limit_accept_quiet)
+        snprintf(quiet, sizeof(quiet), " (and %u not logged before)",
+                 sl_limit_accept_quiet);
+    sl_log_error(SL_LOG_WARN, 0, "limiting connections%s by zone \"%.*s\" "
+                 "at accept (%u per client), client: %s, server: %s%s",
+                 dry_run ? ", dry run," : "", (int) ref->shm->name.len,
+                 ref->shm->name.data, ref->conns, client,
+                 c->listening->addr_text, quiet);
+    sl_limit_accept_logged = sl_current_msec;
+    sl_limit_accept_quiet = 0;
+}
+
+int
+sl_limit_conn_accept(struct sl_conn *c)
+{
+    struct sl_limit_main_conf *lmcf = sl_limit_accept_conf();
+    struct sl_limit_ref *refs;
+    struct sl_limit_zone *lz;
+    struct sl_limit_sh *sh;
+    struct sl_limit_node *n;
+    struct sl_limit_key k;
+    uint32_t i;
+    unsigned j, prev;
+    int busy;
+
+    if (lmcf == NULL || lmcf->accepts.nelts == 0)
+        return SL_OK;
+    SL_ASSERT(!c->limit_counted);
+    refs = lmcf->accepts.elts;
+    for (j = 0; j < lmcf->accepts.nelts; j++) {
+        lz = refs[j].shm->ctx;
+        sh = refs[j].shm->data;
+        SL_CHECK_OBJ_NOTNULL(lz, SL_LIMIT_ZONE_MAGIC);
+        if (sl_limit_accept_key(c, &refs[j], &k) != SL_OK)
+            continue;
+        if (sl_limit_lock(sh, &lz->name) != SL_OK)
+            goto uncounted;     /* logged; rather than refuse everyone */
+        i = sl_limit_find(sh, k.hash, k.data, k.len);
+        if (i == 0)
+            i = sl_limit_alloc(sh, &lz->name, k.hash, k.data, k.len);
+        if (i == 0) {
+            /* Cannot happen with 32k or more; not worth a refusal. */
+            sl_limit_unlock(sh);
+            goto uncounted;
+        }
+        n = SL_NODE(sh, i);
+        busy = n->conns >= refs[j].conns;
+        /*
+         * A dry run lets the connection in, so it is counted like any
+         * other: the zone then holds what the address really has open,
+         * and the close gives back to every zone alike.
+         */
+        if (!busy || lmcf->accept_dry_run) {
+            n->conns++;
+            sl_limit_lru_unlink(sh, i);
+            sl_limit_lru_push(sh, i);
+        }
+        sl_limit_unlock(sh);
+        if (!busy)
+            continue;
+        sl_limit_accept_log(c, &refs[j], lmcf->accept_dry_run);
+        sl_stats_limit(1, lmcf->accept_dry_run);
+        if (lmcf->accept_dry_run)
+            continue;
+        /* Give back what the zones before this one counted. */
+        for (prev = 0; prev < j; prev++)
+            sl_limit_accept_release(c, &refs[prev]);
+        return SL_BUSY;
+    }
+    c->limit_counted = 1;
+    return SL_OK;
+
+uncounted:
+    for (prev = 0; prev < j; prev++)
+        sl_limit_accept_release(c, &refs[prev]);
+    return SL_OK;
+}
+
+void
+sl_limit_conn_close(struct sl_conn *c)
+{
+    struct sl_limit_main_conf *lmcf;
+    struct sl_limit_ref *refs;
+    unsigned j;
+
+    if (!c->limit_counted)
+        return;
+    c->limit_counted = 0;
+    lmcf = sl_limit_accept_conf();
+    if (lmcf == NULL)
+        return;
+    refs = lmcf->accepts.elts;
+    for (j = 0; j < lmcf->accepts.nelts; j++)
+        sl_limit_accept_release(c, &refs[j]);
 }

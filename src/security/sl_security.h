@@ -14,6 +14,9 @@
  * pair that `satisfy` combines (allow/deny and auth_basic), so that
  * `satisfy any` never lets a request through that a filter refused.
  *
+ * limit_conn_accept is no access handler: it runs at accept, before the
+ * TLS handshake and before any byte is read (sl_limit_conn_accept).
+ *
  * The pure parts (CIDR parsing and matching, the leaky bucket, password
  * hash checks) are exported for the unit tests.
  */
@@ -67,6 +70,21 @@ int sl_access_satisfy_any(struct sl_http_request *r);
 int sl_limit_req_leak(int64_t *excess, sl_msec_t *last, sl_msec_t now,
     int64_t rate, int64_t burst, int64_t delay, int account,
     sl_msec_t *delay_ms);
+
+/* ---- connection caps at accept (sl_limit.c) ----------------------------- */
+
+/*
+ * limit_conn_accept: counts the new client connection c (peer address
+ * set, nothing read yet) in every zone of the http block.  Returns SL_OK
+ * when c may go on, SL_BUSY when a zone's cap is reached (counted as a
+ * limit_conn rejection and logged; the caller closes c without a byte).
+ * A connection given SL_OK carries c->limit_counted and must be closed
+ * through sl_limit_conn_close(), which gives the count back.  Runs in a
+ * worker, on its own cycle's configuration.
+ */
+int sl_limit_conn_accept(struct sl_conn *c);
+/* Gives back what sl_limit_conn_accept counted for c (once; cheap if not). */
+void sl_limit_conn_close(struct sl_conn *c);
 
 /* ---- passwords (sl_auth_basic.c) --------------------------------------- */
 
