@@ -853,7 +853,11 @@ sl_http_terminate(struct sl_http_request *r)
 /*
  * Sends r->out with writev until done or EAGAIN.  Returns SL_OK when all is
  * sent, SL_AGAIN when the write handler will continue, SL_ERROR when the
- * peer is gone.
+ * peer is gone.  A plain TCP socket that took less than it was offered is
+ * full: waiting for EPOLLOUT (which its freed space will raise, the
+ * descriptor being edge-triggered) saves the writev that would only say
+ * EAGAIN.  Over TLS a short count can mean one record written, so there
+ * the loop goes on until EAGAIN.
  */
 int
 sl_http_send_chain(struct sl_http_request *r)
@@ -862,7 +866,7 @@ sl_http_send_chain(struct sl_http_request *r)
     struct sl_chain *cl;
     struct sl_conn *c = r->c;
     ssize_t n;
-    size_t left;
+    size_t left, offered;
     int niov;
 
     for (;;) {
@@ -871,6 +875,7 @@ sl_http_send_chain(struct sl_http_request *r)
         if (r->out == NULL)
             return SL_OK;
         niov = 0;
+        offered = 0;
         for (cl = r->out; cl != NULL && niov < SL_HTTP_MAX_IOV;
              cl = cl->next)
         {
@@ -878,6 +883,7 @@ sl_http_send_chain(struct sl_http_request *r)
                 continue;
             iov[niov].iov_base = cl->buf->pos;
             iov[niov].iov_len = sl_buf_size(cl->buf);
+            offered += iov[niov].iov_len;
             niov++;
         }
         n = sl_conn_writev(c, iov, niov);
@@ -898,6 +904,10 @@ sl_http_send_chain(struct sl_http_request *r)
                 b = left;
             cl->buf->pos += b;
             left -= b;
+        }
+        if ((size_t) n < offered && c->ssl == NULL) {
+            c->write.ready = 0;
+            return SL_AGAIN;
         }
     }
 }
