@@ -1,21 +1,24 @@
 /*
- * sl_http_proxy.c: the reverse proxy.
+ * sl_http_proxy.c: the reverse proxy, up to the response.
  *
- * The life of a proxied request, in the order of this file:
+ * The life of a proxied request, in the order of this file and then of
+ * sl_http_proxy_relay.c:
  *   read the request body (proxy_request_buffering on: into memory up to
  *   client_body_buffer_size, beyond into an anonymous temporary file)
  *   -> pick a server (balancer) -> take a pooled keepalive connection or
  *   connect (and, for proxy_pass https://, make a TLS handshake, see
- *   sl_tls_client.c) -> send the head and the body -> read and strictly
- *   parse the response head -> retry on another server while nothing has reached
- *   the client -> relay the body with one bounded buffer (backpressure:
- *   nothing more is read from the upstream until the client took what was
- *   read) -> give the upstream connection back to the pool.
+ *   sl_tls_client.c) -> send the head and the body
+ * and then, in sl_http_proxy_relay.c:
+ *   -> read and strictly parse the response head -> retry on another
+ *   server while nothing has reached the client -> relay the body with
+ *   one bounded buffer (backpressure: nothing more is read from the
+ *   upstream until the client took what was read) -> give the upstream
+ *   connection back to the pool.
  * A 101 answer to an Upgrade request turns both connections into a
- * two-way tunnel.
+ * two-way tunnel.  What the two files share is in sl_http_proxy_int.h.
  */
 #include "sl_core.h"
-#include "sl_http_proxy.h"
+#include "sl_http_proxy_int.h"
 #include "sl_process.h"
 #include "sl_cache.h"
 
@@ -26,114 +29,12 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 
-#define SL_PROXY_RELAY_SIZE     32768
 #define SL_PROXY_MAX_IOV        64
 
-enum sl_proxy_state {
-    SL_PROXY_BODY = 0,      /* reading the client's body */
-    SL_PROXY_CONNECTING,
-    SL_PROXY_HANDSHAKE,     /* TLS to the upstream (proxy_pass https://) */
-    SL_PROXY_SENDING,
-    SL_PROXY_READING_HEAD,
-    SL_PROXY_RELAYING,
-    SL_PROXY_TUNNEL,
-    SL_PROXY_DONE
-};
-
-enum sl_proxy_body_mode {
-    SL_PROXY_BODY_NONE = 0,
-    SL_PROXY_BODY_LENGTH,
-    SL_PROXY_BODY_CHUNKED,
-    SL_PROXY_BODY_CLOSE
-};
-
-/* One direction of a tunnel. */
-struct sl_proxy_pipe {
-    char                   *buf;
-    size_t                  pos;
-    size_t                  last;
-    unsigned                eof:1;      /* source closed */
-    unsigned                shut:1;     /* destination's write side shut */
-};
-
-struct sl_proxy_ctx {
-    unsigned                magic;
-#define SL_PROXY_CTX_MAGIC  0x50525859U
-    struct sl_http_request *r;
-    struct sl_http_proxy_conf *pcf;
-    struct sl_upstream     *u;
-    struct sl_upstream_server *server;
-    struct sl_upstream_tried tried;
-    unsigned                tries;
-    struct sl_conn         *uc;
-    enum sl_proxy_state     state;
-    int                     last_fail;      /* SL_PROXY_FT_* of last try */
-    int                     head_status;    /* this try's response status */
-    sl_msec_t               try_start;
-
-    /* request */
-    struct sl_buf          *req_head;
-    char                   *body_mem;
-    size_t                  body_mem_len;
-    int                     body_fd;
-    off_t                   body_len;
-    off_t                   body_file_len;
-    /* what is left to send in this try */
-    size_t                  head_sent;
-    size_t                  mem_sent;
-    off_t                   file_sent;
-    uint64_t                req_bytes_sent;
-
-    /* response */
-    char                   *rbuf;
-    size_t                  rbuf_size;
-    size_t                  rlen;
-    size_t                  scan;
-    struct sl_http_head    *rh;
-    enum sl_proxy_body_mode mode;
-    int64_t                 rest;
-    struct sl_http_chunked  chunked;
-    char                   *relay;
-    size_t                  relay_len;
-    char                    chunk_line[24];
-    struct sl_buf           out_bufs[3];
-    struct sl_chain         out_links[3];
-
-    struct sl_proxy_pipe    up;             /* client -> upstream */
-    struct sl_proxy_pipe    down;           /* upstream -> client */
-
-    unsigned                server_active:1;/* balancer get without done */
-    unsigned                recorded:1;     /* this try is in the vars */
-    unsigned                reused:1;       /* pooled connection */
-    unsigned                upgrade:1;      /* client asked to upgrade */
-    unsigned                upstream_keepalive:1;
-    unsigned                upstream_done:1;/* response body fully read */
-    unsigned                extra_bytes:1;  /* upstream sent too much */
-    unsigned                client_close:1; /* close-delimited to client */
-    unsigned                last_chunk:1;   /* "0\r\n\r\n" queued */
-    unsigned                stream_body:1;  /* proxy_request_buffering off */
-    unsigned                body_complete:1;/* the client's body is all in */
-
-    /* streaming the request body (proxy_request_buffering off) */
-    char                   *sbuf;
-    struct sl_buf           sb[4];          /* chunk line, data, CRLF, end */
-    unsigned                nsb;
-    char                    sb_line[24];
-    uint64_t                body_streamed;
-};
-
-
-static void sl_proxy_connect(struct sl_proxy_ctx *ctx);
 static void sl_proxy_connected(struct sl_proxy_ctx *ctx);
 static void sl_proxy_handshake(struct sl_proxy_ctx *ctx);
 static void sl_proxy_send_request(struct sl_proxy_ctx *ctx);
-static void sl_proxy_read_head(struct sl_proxy_ctx *ctx);
-static void sl_proxy_relay(struct sl_proxy_ctx *ctx);
-static void sl_proxy_tunnel(struct sl_proxy_ctx *ctx);
 static void sl_proxy_stream_body(struct sl_proxy_ctx *ctx);
-static void sl_proxy_client_handler(struct sl_event *ev);
-static void sl_proxy_fail(struct sl_proxy_ctx *ctx, int ft, int err,
-    const char *what);
 
 /* ---- configuration ------------------------------------------------------- */
 
@@ -523,7 +424,7 @@ sl_proxy_set_bufsize(struct sl_conf_ctx *cf, const struct sl_conf_cmd *cmd,
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static void
+void
 sl_proxy_log(struct sl_proxy_ctx *ctx, enum sl_log_level level, int err,
     const char *what)
 {
@@ -565,7 +466,7 @@ sl_proxy_var_append(struct sl_http_request *r, struct sl_str *v,
 }
 
 /* Records this try in $upstream_addr, $upstream_status, ...time. */
-static void
+void
 sl_proxy_record_try(struct sl_proxy_ctx *ctx, int status)
 {
     struct sl_http_request *r = ctx->r;
@@ -588,7 +489,7 @@ sl_proxy_record_try(struct sl_proxy_ctx *ctx, int status)
 }
 
 /* Closes the upstream connection and ends the balancer's bookkeeping. */
-static void
+void
 sl_proxy_release_upstream(struct sl_proxy_ctx *ctx, int failed)
 {
     /* $upstream_* cover the whole exchange, body included (nginx). */
@@ -648,7 +549,7 @@ sl_proxy_idempotent(enum sl_http_method m)
 
 /* ---- the request head sent upstream ------------------------------------------ */
 
-static int
+int
 sl_proxy_name_in_list(const struct sl_str *name, const struct sl_str *list)
 {
     const char *p = list->data, *end = list->data + list->len, *s;
@@ -667,7 +568,7 @@ sl_proxy_name_in_list(const struct sl_str *name, const struct sl_str *list)
     return 0;
 }
 
-static int
+int
 sl_proxy_hop_by_hop(const struct sl_str *n)
 {
     static const char *names[] = {
@@ -1287,7 +1188,7 @@ sl_proxy_upstream_handler(struct sl_event *ev)
     }
 }
 
-static void
+void
 sl_proxy_client_handler(struct sl_event *ev)
 {
     struct sl_conn *c = ev->data;
@@ -1453,7 +1354,7 @@ sl_proxy_open(struct sl_proxy_ctx *ctx, int allow_pooled)
     sl_proxy_connected(ctx);
 }
 
-static void
+void
 sl_proxy_connect(struct sl_proxy_ctx *ctx)
 {
     struct sl_http_request *r = ctx->r;
@@ -1488,7 +1389,7 @@ sl_proxy_connect(struct sl_proxy_ctx *ctx)
 }
 
 /* Whether the request may go to another server after failure ft. */
-static int
+int
 sl_proxy_can_retry(struct sl_proxy_ctx *ctx, int ft)
 {
     struct sl_http_proxy_conf *pcf = ctx->pcf;
@@ -1520,7 +1421,7 @@ sl_proxy_can_retry(struct sl_proxy_ctx *ctx, int ft)
  * A try failed: log it, count it against the server, then try the next
  * server or answer 502 (504 for a timeout).
  */
-static void
+void
 sl_proxy_fail(struct sl_proxy_ctx *ctx, int ft, int err, const char *what)
 {
     struct sl_http_request *r = ctx->r;
@@ -1548,7 +1449,7 @@ sl_proxy_fail(struct sl_proxy_ctx *ctx, int ft, int err, const char *what)
  * says nothing about the server, so the request goes again on a new
  * connection to the same server.
  */
-static int
+int
 sl_proxy_stale_retry_ok(struct sl_proxy_ctx *ctx)
 {
     /*
@@ -1561,7 +1462,7 @@ sl_proxy_stale_retry_ok(struct sl_proxy_ctx *ctx)
                || sl_proxy_idempotent(ctx->r->head->method));
 }
 
-static void
+void
 sl_proxy_retry_fresh(struct sl_proxy_ctx *ctx)
 {
     sl_conn_close(ctx->uc);
@@ -1864,619 +1765,4 @@ sl_proxy_stream_body(struct sl_proxy_ctx *ctx)
             memcpy(r->leftover.data, ctx->sbuf + used, r->leftover.len);
         }
     }
-}
-
-/* ---- the response head ----------------------------------------------------- */
-
-static int
-sl_proxy_hide_response_header(struct sl_proxy_ctx *ctx,
-    const struct sl_http_header *h)
-{
-    struct sl_http_head *rh = ctx->rh;
-    struct sl_str *hide;
-    unsigned i;
-
-    if (sl_http_cache_hide_header(ctx->r, &h->name))    /* cache hook */
-        return 1;
-    if (sl_proxy_hop_by_hop(&h->name) || sl_str_caseeq(&h->name, "server")
-        || sl_str_caseeq(&h->name, "date"))
-    {
-        /* A 101 passes its Upgrade on to the client. */
-        if (rh->status == 101 && sl_str_caseeq(&h->name, "upgrade"))
-            return 0;
-        return 1;
-    }
-    if (rh->h_connection >= 0) {
-        for (i = 0; i < rh->nheaders; i++) {
-            if (sl_str_caseeq(&rh->headers[i].name, "connection")
-                && sl_proxy_name_in_list(&h->name, &rh->headers[i].value))
-            {
-                return 1;
-            }
-        }
-    }
-    if (ctx->pcf->hide_headers != NULL) {
-        hide = ctx->pcf->hide_headers->elts;
-        for (i = 0; i < ctx->pcf->hide_headers->nelts; i++) {
-            if (sl_str_caseeqstr(&hide[i], &h->name))
-                return 1;
-        }
-    }
-    return 0;
-}
-
-static int
-sl_proxy_status_ft(int status)
-{
-    switch (status) {
-    case 500: return SL_PROXY_FT_HTTP_500;
-    case 502: return SL_PROXY_FT_HTTP_502;
-    case 503: return SL_PROXY_FT_HTTP_503;
-    case 504: return SL_PROXY_FT_HTTP_504;
-    case 403: return SL_PROXY_FT_HTTP_403;
-    case 404: return SL_PROXY_FT_HTTP_404;
-    case 429: return SL_PROXY_FT_HTTP_429;
-    default: return 0;
-    }
-}
-
-static void sl_proxy_start_relay(struct sl_proxy_ctx *ctx, size_t head_len);
-static void sl_proxy_start_tunnel(struct sl_proxy_ctx *ctx, size_t head_len);
-
-/*
- * The cache answers instead of the origin's response (a 304 that
- * freshened the stored object, or a stale object for an error): the
- * upstream connection goes back to the pool when nothing follows the
- * head, else it is closed.
- */
-static void
-sl_proxy_cache_answer(struct sl_proxy_ctx *ctx, size_t head_len)
-{
-    struct sl_http_head *rh = ctx->rh;
-    struct sl_conn *uc = ctx->uc;
-    int clean;
-
-    clean = (rh->status == 304 || rh->status == 204) && ctx->rlen == head_len
-            && rh->http_minor == 1 && !rh->conn_close && !uc->read.eof;
-    ctx->head_status = rh->status;
-    if (ctx->server_active) {
-        sl_proxy_record_try(ctx, rh->status);
-        ctx->server_active = 0;
-        /* an answer, even a 5xx, is no failure (as when relayed) */
-        ctx->u->balancer->done(ctx->u, ctx->server, 0);
-    }
-    ctx->uc = NULL;
-    if (clean)
-        sl_upstream_keepalive_put(ctx->u, ctx->server, uc);
-    else
-        sl_conn_close(uc);
-    ctx->state = SL_PROXY_DONE;
-    sl_http_cache_answer(ctx->r);
-}
-
-static void
-sl_proxy_read_head(struct sl_proxy_ctx *ctx)
-{
-    struct sl_http_head *rh = ctx->rh;
-    struct sl_conn *uc = ctx->uc;
-    size_t len;
-    ssize_t n;
-    int ft;
-
-    for (;;) {
-        if (ctx->rlen == ctx->rbuf_size) {
-            sl_proxy_fail(ctx, SL_PROXY_FT_INVALID_HEADER, 0,
-                          "upstream sent too big header while reading "
-                          "response header from upstream");
-            return;
-        }
-        n = sl_conn_recv(uc, ctx->rbuf + ctx->rlen,
-                         ctx->rbuf_size - ctx->rlen);
-        if (n == -1) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                uc->read.ready = 0;
-                return;
-            }
-            if (errno == EINTR)
-                continue;
-            if (sl_proxy_stale_retry_ok(ctx)) {
-                sl_proxy_retry_fresh(ctx);
-                return;
-            }
-            sl_proxy_fail(ctx, SL_PROXY_FT_ERROR, errno, "recv() failed "
-                          "while reading response header from upstream");
-            return;
-        }
-        if (n == 0) {
-            if (sl_proxy_stale_retry_ok(ctx)) {
-                sl_proxy_retry_fresh(ctx);
-                return;
-            }
-            sl_proxy_fail(ctx, SL_PROXY_FT_ERROR, 0, "upstream prematurely "
-                          "closed connection while reading response header "
-                          "from upstream");
-            return;
-        }
-        if ((size_t) n < ctx->rbuf_size - ctx->rlen)
-            uc->read.ready = 0;     /* drained: the next edge will tell */
-        ctx->rlen += (size_t) n;
-
-    parse:
-        len = sl_http_find_head_end(ctx->rbuf, ctx->rlen, &ctx->scan);
-        if (len == 0)
-            continue;
-        if (sl_http_parse_response(ctx->rbuf, len, rh) != 0) {
-            sl_proxy_fail(ctx, SL_PROXY_FT_INVALID_HEADER, 0,
-                          "upstream sent invalid header while reading "
-                          "response header from upstream");
-            return;
-        }
-        if (rh->status == 101) {
-            if (ctx->upgrade) {
-                sl_proxy_start_tunnel(ctx, len);
-                return;
-            }
-            sl_proxy_fail(ctx, SL_PROXY_FT_INVALID_HEADER, 0,
-                          "upstream sent 101 to a request without Upgrade "
-                          "while reading response header from upstream");
-            return;
-        }
-        if (rh->status < 200) {
-            /* 100 Continue and other interim answers are not relayed. */
-            memmove(ctx->rbuf, ctx->rbuf + len, ctx->rlen - len);
-            ctx->rlen -= len;
-            ctx->scan = 0;
-            if (ctx->rlen > 0)
-                goto parse;
-            continue;
-        }
-        ft = sl_proxy_status_ft(rh->status);
-        if (ft != 0 && (ctx->pcf->next_upstream & ft)
-            && ctx->tried.count < ctx->u->servers.nelts
-            && sl_proxy_can_retry(ctx, ft))
-        {
-            sl_proxy_record_try(ctx, rh->status);
-            sl_proxy_release_upstream(ctx, rh->status >= 500);
-            ctx->last_fail = ft;
-            sl_proxy_connect(ctx);
-            return;
-        }
-        sl_event_del_timer(&uc->read);
-        /* cache hook: freshen on 304, stale for an error, or store */
-        if (sl_http_cache_response(ctx->r, rh) == SL_DONE) {
-            sl_proxy_cache_answer(ctx, len);
-            return;
-        }
-        sl_proxy_start_relay(ctx, len);
-        return;
-    }
-}
-
-/* Builds and queues the client's response head from the upstream's. */
-static int
-sl_proxy_client_head(struct sl_proxy_ctx *ctx, int64_t body_len)
-{
-    struct sl_http_request *r = ctx->r;
-    struct sl_http_head *rh = ctx->rh;
-    struct sl_buf *hb;
-    unsigned i;
-
-    r->status = rh->status;
-    for (i = 0; i < rh->nheaders; i++) {
-        if (sl_proxy_hide_response_header(ctx, &rh->headers[i]))
-            continue;
-        /* Strings point into rbuf, which lives as long as the request. */
-        if (sl_http_add_header(r, rh->headers[i].name.data,
-                               rh->headers[i].name.len,
-                               rh->headers[i].value.data,
-                               rh->headers[i].value.len) != SL_OK)
-        {
-            return SL_ERROR;
-        }
-    }
-    hb = sl_http_build_head(r, body_len);
-    if (hb == NULL)
-        return SL_ERROR;
-    r->out = NULL;
-    if (sl_chain_append(r->pool, &r->out, hb) == NULL)
-        return SL_ERROR;
-    r->header_sent = 1;
-    return SL_OK;
-}
-
-static void
-sl_proxy_start_relay(struct sl_proxy_ctx *ctx, size_t head_len)
-{
-    struct sl_http_request *r = ctx->r;
-    struct sl_http_head *rh = ctx->rh;
-    int64_t announce = -1;
-
-    /*
-     * The server stays counted (max_conns, least_conn) until its body has
-     * been relayed; the try is recorded when the connection is released.
-     */
-    ctx->head_status = rh->status;
-    if (r->head_method || rh->status == 204 || rh->status == 304) {
-        ctx->mode = SL_PROXY_BODY_NONE;
-        /* HEAD keeps the length the body would have. */
-        if (r->head_method && rh->content_length >= 0)
-            announce = rh->content_length;
-    } else if (rh->chunked) {
-        ctx->mode = SL_PROXY_BODY_CHUNKED;
-    } else if (rh->content_length >= 0) {
-        ctx->mode = SL_PROXY_BODY_LENGTH;
-        ctx->rest = rh->content_length;
-        announce = rh->content_length;
-    } else {
-        ctx->mode = SL_PROXY_BODY_CLOSE;
-    }
-    ctx->upstream_keepalive = rh->http_minor == 1 && !rh->conn_close
-                              && ctx->mode != SL_PROXY_BODY_CLOSE;
-
-    r->keepalive = sl_http_keepalive_ok(r);
-    if (ctx->mode == SL_PROXY_BODY_CHUNKED
-        || ctx->mode == SL_PROXY_BODY_CLOSE)
-    {
-        /* Re-framed as one chunk per read for 1.1 clients. */
-        if (r->http10) {
-            ctx->client_close = 1;
-            r->keepalive = 0;
-        } else {
-            r->chunked_out = 1;
-        }
-    }
-    sl_http_cache_relay_head(r, rh, &announce);     /* cache hook: Range */
-    if (sl_proxy_client_head(ctx, announce) != SL_OK) {
-        sl_proxy_release_upstream(ctx, 0);
-        sl_http_terminate(r);
-        return;
-    }
-    ctx->relay = sl_iobuf_get(SL_PROXY_RELAY_SIZE);
-    if (ctx->relay == NULL) {
-        sl_proxy_release_upstream(ctx, 0);
-        sl_http_terminate(r);
-        return;
-    }
-    /* Body bytes that came with the head are relayed first. */
-    ctx->relay_len = ctx->rlen - head_len;
-    memcpy(ctx->relay, ctx->rbuf + head_len, ctx->relay_len);
-    ctx->state = SL_PROXY_RELAYING;
-    r->c->write.handler = sl_proxy_client_handler;
-    r->c->read.handler = sl_http_empty_handler;
-    if (ctx->mode == SL_PROXY_BODY_NONE
-        || (ctx->mode == SL_PROXY_BODY_LENGTH && ctx->rest == 0))
-    {
-        ctx->upstream_done = 1;
-        if (ctx->relay_len > 0)
-            ctx->extra_bytes = 1;
-        ctx->relay_len = 0;
-    }
-    sl_proxy_relay(ctx);
-}
-
-/* ---- relaying the body ------------------------------------------------------ */
-
-/*
- * Takes the bytes just read (relay[0..n)) through the framing: counts
- * them down, or decodes chunks in place.  Returns the payload length now
- * at the start of relay, or -1 on malformed framing.
- */
-static ssize_t
-sl_proxy_frame_in(struct sl_proxy_ctx *ctx, size_t n)
-{
-    const char *p = ctx->relay, *end = ctx->relay + n, *data;
-    size_t dlen, out = 0;
-    int rc;
-
-    switch (ctx->mode) {
-    case SL_PROXY_BODY_LENGTH:
-        if ((int64_t) n > ctx->rest) {
-            ctx->extra_bytes = 1;
-            n = (size_t) ctx->rest;
-        }
-        ctx->rest -= (int64_t) n;
-        if (ctx->rest == 0)
-            ctx->upstream_done = 1;
-        return (ssize_t) n;
-    case SL_PROXY_BODY_CHUNKED:
-        while (p < end) {
-            rc = sl_http_chunked_parse(&ctx->chunked, &p, end, &data, &dlen);
-            if (rc == SL_ERROR)
-                return -1;
-            if (rc == SL_OK) {
-                memmove(ctx->relay + out, data, dlen);
-                out += dlen;
-                continue;
-            }
-            if (rc == SL_DONE) {
-                ctx->upstream_done = 1;
-                if (p < end)
-                    ctx->extra_bytes = 1;
-            }
-            break;
-        }
-        return (ssize_t) out;
-    default:
-        return (ssize_t) n;
-    }
-}
-
-/* Queues relay[0..len) for the client, framed as the client needs. */
-static void
-sl_proxy_queue_out(struct sl_proxy_ctx *ctx, const char *data, size_t len)
-{
-    struct sl_http_request *r = ctx->r;
-    struct sl_chain **ll = &r->out;
-    unsigned i, k = 0;
-
-    if (len == 0 || r->head_method)
-        return;
-    while (*ll != NULL)
-        ll = &(*ll)->next;
-    if (r->chunked_out) {
-        ctx->out_bufs[k].pos = ctx->chunk_line;
-        ctx->out_bufs[k].last = sl_append_lit(
-            sl_append_uint(ctx->chunk_line,
-                           ctx->chunk_line + sizeof(ctx->chunk_line), len, 16),
-            ctx->chunk_line + sizeof(ctx->chunk_line), "\r\n");
-        k++;
-    }
-    ctx->out_bufs[k].pos = (char *) data;
-    ctx->out_bufs[k].last = (char *) data + len;
-    k++;
-    if (r->chunked_out) {
-        ctx->out_bufs[k].pos = (char *) "\r\n";
-        ctx->out_bufs[k].last = ctx->out_bufs[k].pos + 2;
-        k++;
-    }
-    for (i = 0; i < k; i++) {
-        ctx->out_links[i].buf = &ctx->out_bufs[i];
-        ctx->out_links[i].next = NULL;
-        *ll = &ctx->out_links[i];
-        ll = &ctx->out_links[i].next;
-    }
-}
-
-static void
-sl_proxy_finish(struct sl_proxy_ctx *ctx)
-{
-    struct sl_http_request *r = ctx->r;
-    struct sl_conn *uc = ctx->uc;
-
-    ctx->state = SL_PROXY_DONE;
-    if (ctx->server_active) {
-        sl_proxy_record_try(ctx, ctx->head_status);
-        ctx->server_active = 0;
-        ctx->u->balancer->done(ctx->u, ctx->server, 0);
-    }
-    if (uc != NULL) {
-        ctx->uc = NULL;
-        if (ctx->upstream_keepalive && !ctx->extra_bytes && !uc->read.eof)
-            sl_upstream_keepalive_put(ctx->u, ctx->server, uc);
-        else
-            sl_conn_close(uc);
-    }
-    r->c->write.handler = sl_http_empty_handler;
-    if (ctx->client_close)
-        r->keepalive = 0;
-    sl_http_cache_body_end(r);      /* cache hook: the body is complete */
-    sl_http_finalize(r);
-}
-
-static void
-sl_proxy_relay(struct sl_proxy_ctx *ctx)
-{
-    struct sl_http_request *r = ctx->r;
-    struct sl_conn *c = r->c, *uc = ctx->uc;
-    ssize_t n, payload;
-    const char *data;
-    size_t dlen;
-    int rc;
-
-    for (;;) {
-        /* What was read goes to the client before anything more is read. */
-        if (r->out != NULL || ctx->relay_len > 0) {
-            if (ctx->relay_len > 0) {
-                size_t len = ctx->relay_len;
-                ctx->relay_len = 0;
-                payload = sl_proxy_frame_in(ctx, len);
-                if (payload < 0) {
-                    sl_proxy_log(ctx, SL_LOG_ERR, 0, "upstream sent invalid "
-                                 "chunked response");
-                    sl_proxy_release_upstream(ctx, 1);
-                    sl_http_terminate(r);
-                    return;
-                }
-                /* cache hook: stored; narrowed to a client's range */
-                data = ctx->relay;
-                dlen = (size_t) payload;
-                sl_http_cache_body(r, &data, &dlen);
-                sl_proxy_queue_out(ctx, data, dlen);
-            }
-            rc = sl_http_send_chain(r);
-            if (rc == SL_AGAIN) {
-                sl_event_add_timer(&c->write, r->loc->send_timeout);
-                if (uc != NULL && uc->read.timer_set)
-                    sl_event_del_timer(&uc->read);
-                return;
-            }
-            sl_event_del_timer(&c->write);
-            if (rc == SL_ERROR) {
-                sl_proxy_release_upstream(ctx, 0);
-                sl_http_terminate(r);
-                return;
-            }
-            r->out = NULL;
-        }
-        if (ctx->upstream_done) {
-            if (r->chunked_out && !r->head_method && !ctx->last_chunk) {
-                /* The terminating chunk; no trailers are passed on. */
-                ctx->last_chunk = 1;
-                r->chunked_out = 0;
-                sl_proxy_queue_out(ctx, "0\r\n\r\n", 5);
-                r->chunked_out = 1;
-                continue;
-            }
-            sl_proxy_finish(ctx);
-            return;
-        }
-        n = sl_conn_recv(uc, ctx->relay, SL_PROXY_RELAY_SIZE);
-        if (n == -1) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                uc->read.ready = 0;
-                sl_event_add_timer(&uc->read, ctx->pcf->read_timeout);
-                return;
-            }
-            if (errno == EINTR)
-                continue;
-            sl_proxy_log(ctx, SL_LOG_ERR, errno, "recv() failed while reading "
-                         "upstream");
-            sl_proxy_release_upstream(ctx, 1);
-            sl_http_terminate(r);
-            return;
-        }
-        if (n == 0) {
-            if (ctx->mode == SL_PROXY_BODY_CLOSE) {
-                ctx->upstream_done = 1;
-                ctx->upstream_keepalive = 0;
-                continue;
-            }
-            sl_proxy_log(ctx, SL_LOG_ERR, 0, "upstream prematurely closed "
-                         "connection while reading upstream");
-            sl_proxy_release_upstream(ctx, 1);
-            sl_http_terminate(r);
-            return;
-        }
-        if ((size_t) n < SL_PROXY_RELAY_SIZE)
-            uc->read.ready = 0;     /* drained: the next edge will tell */
-        ctx->relay_len = (size_t) n;
-    }
-}
-
-/* ---- Upgrade: a two-way tunnel ----------------------------------------------- */
-
-static void
-sl_proxy_start_tunnel(struct sl_proxy_ctx *ctx, size_t head_len)
-{
-    struct sl_http_request *r = ctx->r;
-    struct sl_http_conn *hc = r->hc;
-
-    ctx->head_status = 101;
-    r->keepalive = 0;
-    r->upgrade_out = 1;
-    if (sl_proxy_client_head(ctx, -1) != SL_OK) {
-        sl_proxy_release_upstream(ctx, 0);
-        sl_http_terminate(r);
-        return;
-    }
-    ctx->down.buf = sl_iobuf_get(SL_PROXY_RELAY_SIZE);
-    ctx->up.buf = sl_iobuf_get(SL_PROXY_RELAY_SIZE);
-    ctx->relay = ctx->down.buf;     /* freed by the cleanup */
-    if (ctx->down.buf == NULL || ctx->up.buf == NULL) {
-        sl_proxy_release_upstream(ctx, 0);
-        sl_http_terminate(r);
-        return;
-    }
-    /* Bytes each side sent after its head belong to the tunnel. */
-    ctx->down.last = sl_min(ctx->rlen - head_len, (size_t) SL_PROXY_RELAY_SIZE);
-    memcpy(ctx->down.buf, ctx->rbuf + head_len, ctx->down.last);
-    if (hc->buf_len > hc->buf_pos) {
-        ctx->up.last = sl_min(hc->buf_len - hc->buf_pos,
-                              (size_t) SL_PROXY_RELAY_SIZE);
-        memcpy(ctx->up.buf, hc->buf + hc->buf_pos, ctx->up.last);
-        hc->buf_pos = hc->buf_len;
-    }
-    sl_event_del_timer(&ctx->uc->read);
-    ctx->state = SL_PROXY_TUNNEL;
-    r->c->read.handler = sl_proxy_client_handler;
-    r->c->write.handler = sl_proxy_client_handler;
-    sl_proxy_tunnel(ctx);
-}
-
-/*
- * Moves bytes one way: writes what the pipe holds to dst, then reads more
- * from src when the pipe is empty.  Returns 1 if anything moved, 0 if it
- * must wait, -1 on an error.
- */
-static int
-sl_proxy_pipe_step(struct sl_proxy_pipe *pp, struct sl_conn *src,
-    struct sl_conn *dst)
-{
-    ssize_t n;
-    int moved = 0;
-
-    for (;;) {
-        if (pp->pos < pp->last) {
-            n = sl_conn_send(dst, pp->buf + pp->pos, pp->last - pp->pos);
-            if (n == -1) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    dst->write.ready = 0;
-                    return moved;
-                }
-                if (errno == EINTR)
-                    continue;
-                return -1;
-            }
-            pp->pos += (size_t) n;
-            moved = 1;
-            continue;
-        }
-        pp->pos = pp->last = 0;
-        if (pp->eof) {
-            if (!pp->shut) {
-                pp->shut = 1;
-                (void) sl_conn_shutdown_wr(dst);
-            }
-            return moved;
-        }
-        n = sl_conn_recv(src, pp->buf, SL_PROXY_RELAY_SIZE);
-        if (n == -1) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                src->read.ready = 0;
-                return moved;
-            }
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (n == 0) {
-            pp->eof = 1;
-            continue;
-        }
-        pp->last = (size_t) n;
-        moved = 1;
-    }
-}
-
-static void
-sl_proxy_tunnel(struct sl_proxy_ctx *ctx)
-{
-    struct sl_http_request *r = ctx->r;
-    struct sl_conn *c = r->c, *uc = ctx->uc;
-    int rc;
-
-    /* The 101 head goes first. */
-    if (r->out != NULL) {
-        rc = sl_http_send_chain(r);
-        if (rc == SL_AGAIN)
-            return;
-        if (rc == SL_ERROR)
-            goto close;
-        r->out = NULL;
-    }
-    if (sl_proxy_pipe_step(&ctx->up, c, uc) < 0
-        || sl_proxy_pipe_step(&ctx->down, uc, c) < 0)
-    {
-        goto close;
-    }
-    if (ctx->up.shut && ctx->down.shut)
-        goto close;
-    /* An idle tunnel ends after proxy_read_timeout. */
-    sl_event_add_timer(&uc->read, ctx->pcf->read_timeout);
-    return;
-
-close:
-    sl_proxy_release_upstream(ctx, 0);
-    ctx->state = SL_PROXY_DONE;
-    sl_http_terminate(r);
 }
