@@ -26,6 +26,11 @@
  *       appended to the object, which is committed at the end of a
  *       complete body (and aborted by the request pool's cleanup if the
  *       body never completes).  The store never makes the client wait.
+ *   sl_http_cache_storing()   the client went away mid-body: while the
+ *       object is still being stored the proxy lets the client go and goes
+ *       on reading the origin into the store (as nginx ignores a client's
+ *       abort for a cacheable response), so that the clients collapsed
+ *       behind this one get the object instead of timing out.
  *   sl_http_cache_error()     the origin failed: serve stale if allowed.
  *
  * The background refresh is a detached request: a connection slot whose
@@ -1916,6 +1921,14 @@ sl_http_cache_relay_head(struct sl_http_request *r, struct sl_http_head *rh,
     ctx->rstart = start;
     ctx->rend = end;
     rh->status = rc;
+}
+
+int
+sl_http_cache_storing(struct sl_http_request *r)
+{
+    struct sl_cache_ctx *ctx = sl_cache_get_ctx(r);
+
+    return ctx != NULL && ctx->wobj != NULL && !ctx->background;
 }
 
 void

@@ -1216,6 +1216,11 @@ sl_proxy_client_handler(struct sl_event *ev)
     if (ev->timedout) {
         sl_log_error(SL_LOG_INFO, ETIMEDOUT, "client timed out while "
                      "sending the response");
+        /* A response being stored is read to its end all the same. */
+        if (sl_proxy_detach(ctx)) {
+            sl_proxy_relay(ctx);
+            return;
+        }
         sl_proxy_release_upstream(ctx, 0);
         sl_http_terminate(ctx->r);
         return;

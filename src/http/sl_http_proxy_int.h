@@ -108,6 +108,7 @@ struct sl_proxy_ctx {
     unsigned                last_chunk:1;   /* "0\r\n\r\n" queued */
     unsigned                stream_body:1;  /* proxy_request_buffering off */
     unsigned                body_complete:1;/* the client's body is all in */
+    unsigned                detached:1;     /* client gone, cache filling */
 
     /* streaming the request body (proxy_request_buffering off) */
     char                   *sbuf;
@@ -191,6 +192,14 @@ void sl_proxy_read_head(struct sl_proxy_ctx *ctx);
  * it is all sent.
  */
 void sl_proxy_relay(struct sl_proxy_ctx *ctx);
+
+/*
+ * The client went away (an error sending to it, send_timeout) while the
+ * response is relayed: if the cache is still storing it, lets the client
+ * go and returns 1 -- the relay then goes on filling the cache alone;
+ * otherwise returns 0 and the caller ends the request as before.
+ */
+int sl_proxy_detach(struct sl_proxy_ctx *ctx);
 
 /* Moves bytes both ways through an Upgrade tunnel (SL_PROXY_TUNNEL). */
 void sl_proxy_tunnel(struct sl_proxy_ctx *ctx);

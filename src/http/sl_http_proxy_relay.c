@@ -10,11 +10,15 @@
  *   until the client took what was read), re-framed as the client needs
  *   -> give the upstream connection back to the pool and finish.
  * A 101 answer to an Upgrade request turns both connections into a
- * two-way tunnel.
+ * two-way tunnel.  A client that goes away while the cache stores the
+ * response is let go, and the relay goes on into the store alone
+ * (sl_proxy_detach).
  */
 #include "sl_core.h"
 #include "sl_http_proxy_int.h"
 #include "sl_cache.h"
+
+#include <fcntl.h>
 
 /* ---- the response head ----------------------------------------------------- */
 
@@ -387,6 +391,51 @@ sl_proxy_queue_out(struct sl_proxy_ctx *ctx, const char *data, size_t len)
     }
 }
 
+int
+sl_proxy_detach(struct sl_proxy_ctx *ctx)
+{
+    struct sl_http_request *r = ctx->r;
+    struct sl_conn *c = r->c;
+    int fd;
+
+    if (ctx->detached)
+        return 1;
+    if (ctx->state != SL_PROXY_RELAYING || !r->body_done
+        || !sl_http_cache_storing(r))
+    {
+        return 0;
+    }
+    /*
+     * The request lives on, on its connection slot, until the fill ends
+     * (the pool, the contexts and their cleanups stay as they are), but
+     * the client's socket is closed now: the slot's descriptor becomes
+     * /dev/null, as a background refresh's is.  dup2() drops the socket,
+     * and with it its epoll registration, atomically; the number stays
+     * ours until the slot's usual close.  Nothing is sent to it again.
+     */
+    fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd == -1)
+        return 0;
+    r->keepalive = 0;
+    sl_http_log_once(r);        /* the client's line, as for any abort */
+    sl_event_del_timer(&c->read);
+    sl_event_del_timer(&c->write);
+    sl_event_unpost(&c->read);
+    sl_event_unpost(&c->write);
+    if (dup2(fd, c->fd) == -1) {
+        close(fd);
+        return 0;
+    }
+    close(fd);
+    if (c->ssl != NULL)
+        sl_conn_tls_free(c);    /* any alert it writes goes nowhere */
+    c->read.handler = sl_http_empty_handler;
+    c->write.handler = sl_http_empty_handler;
+    r->out = NULL;
+    ctx->detached = 1;
+    return 1;
+}
+
 static void
 sl_proxy_finish(struct sl_proxy_ctx *ctx)
 {
@@ -410,6 +459,10 @@ sl_proxy_finish(struct sl_proxy_ctx *ctx)
     if (ctx->client_close)
         r->keepalive = 0;
     sl_http_cache_body_end(r);      /* cache hook: the body is complete */
+    if (ctx->detached) {
+        sl_http_terminate(r);       /* logged already; frees the slot */
+        return;
+    }
     sl_http_finalize(r);
 }
 
@@ -441,6 +494,15 @@ sl_proxy_relay(struct sl_proxy_ctx *ctx)
                 data = ctx->relay;
                 dlen = (size_t) payload;
                 sl_http_cache_body(r, &data, &dlen);
+                if (ctx->detached) {
+                    /* Filling the cache alone: only while it stores. */
+                    if (!sl_http_cache_storing(r)) {
+                        sl_proxy_release_upstream(ctx, 0);
+                        sl_http_terminate(r);
+                        return;
+                    }
+                    continue;
+                }
                 sl_proxy_queue_out(ctx, data, dlen);
             }
             rc = sl_http_send_chain(r);
@@ -451,15 +513,18 @@ sl_proxy_relay(struct sl_proxy_ctx *ctx)
                 return;
             }
             sl_event_del_timer(&c->write);
-            if (rc == SL_ERROR) {
+            if (rc == SL_ERROR && !sl_proxy_detach(ctx)) {
                 sl_proxy_release_upstream(ctx, 0);
                 sl_http_terminate(r);
                 return;
             }
+            /* (detached: what was read is stored; the rest follows) */
             r->out = NULL;
         }
         if (ctx->upstream_done) {
-            if (r->chunked_out && !r->head_method && !ctx->last_chunk) {
+            if (r->chunked_out && !r->head_method && !ctx->last_chunk
+                && !ctx->detached)
+            {
                 /* The terminating chunk; no trailers are passed on. */
                 ctx->last_chunk = 1;
                 r->chunked_out = 0;

@@ -45,6 +45,8 @@ package SluiceTest::Upstream;
 #                  ETag given with h=ETag:...; ims=1: answer 304 when the
 #                  request has If-Modified-Since (the cache tests)
 #   slow=N:SEC     write the body N bytes at a time, SEC between writes
+#   done=1         after answering, record {"ev":"done","conn":N,"seq":N,
+#                  "ok":0|1} (ok 0: a write failed -- the peer went away)
 #   stall=N:SEC    after N body bytes, wait SEC seconds (then go on)
 #   interim=100,103  interim responses sent before the final one
 #   attach=TEXT    bytes written after the head of a 204/304/HEAD answer,
@@ -407,10 +409,11 @@ sub _write {
     my $deadline = time + 30;
     my $sel = IO::Select->new($c->{sock});
     while ($off < length $data) {
-        return 0 if time > $deadline;
+        if (time > $deadline) { $c->{wfail} = 1; return 0; }
         my $n = syswrite($c->{sock}, $data, length($data) - $off, $off);
         if (!defined $n) {
             if ($!{EAGAIN} || $!{EINTR}) { $sel->can_write(0.2); next; }
+            $c->{wfail} = 1;
             return 0;
         }
         $off += $n;
@@ -545,6 +548,8 @@ sub _conn {
         }
         $self->_record($rec);
         my $keep = $self->_respond($c, $rec, $p);
+        $self->_record({ ev => 'done', conn => $conn, seq => $seq,
+            ok => $c->{wfail} ? 0 : 1 }) if $p->{done};
         last unless $keep;
         $drop_next = $p->{then} if ($p->{then} // '') =~ /^(?:close|reset)\z/;
         $idle = $p->{linger} if defined $p->{linger};
