@@ -37,6 +37,11 @@ write_cache_conf($t, {
         location /nc/ {
             proxy_pass http://u;
         }
+        location /nohc/ {
+            proxy_pass http://u;
+            proxy_cache one;
+            proxy_cache_convert_head off;
+        }
     }
 EOF
 
@@ -170,11 +175,59 @@ for my $q ('len=300000&seed=5', 'te=chunked&len=300000&seed=5') {
     like($raw, qr/\r\n\r\n\z/, 'HEAD: no body');
     is($u->nrequests, 0, 'HEAD: the origin not asked');
 
-    # a HEAD miss goes to the origin as HEAD and is not stored
-    my ($s2, $h2) = parse_response(http_head($p0, "/headonly?$cc60"), head => 1);
-    is($s2, 200, 'HEAD miss: 200');
-    my ($s3, $h3) = parse_response(http_get($p0, "/headonly?$cc60"));
-    like($h3->{'cache-status'} // '', qr/fwd=miss/, 'HEAD miss stored nothing');
+    # a HEAD miss goes to the origin as GET (proxy_cache_convert_head on,
+    # the default): the whole answer is stored, the client gets the head
+    for my $q ("len=150000&seed=7", "te=chunked&len=150000&seed=7") {
+        $u->clear;
+        my $raw = http_head($p0, "/headconv?$q&$cc60");
+        my ($s2, $h2) = parse_response($raw, head => 1);
+        is($s2, 200, "HEAD miss ($q): 200");
+        like($raw, qr/\r\n\r\n\z/, "HEAD miss ($q): no body");
+        is($h2->{'content-length'}, $q =~ /chunked/ ? undef : 150000,
+            "HEAD miss ($q): the Content-Length a GET would have");
+        # ("stored" is said only of a body of known length)
+        like($h2->{'cache-status'} // '',
+            $q =~ /chunked/ ? qr/^sluice; fwd=miss/ : qr/^sluice; fwd=miss; stored/,
+            "HEAD miss ($q): a miss");
+        is($u->last_request->{method}, 'GET', "HEAD miss ($q): sent upstream as GET");
+        my ($s3, $h3, $b3) = parse_response(http_get($p0, "/headconv?$q&$cc60"));
+        like($h3->{'cache-status'} // '', qr/^sluice; hit/, "HEAD miss ($q): then a GET hits");
+        is(SluiceTest::Upstream::sha($b3 // ''), SluiceTest::Upstream::body_sha(150000, 7),
+            "HEAD miss ($q): with the whole body");
+        is($u->nrequests, 1, "HEAD miss ($q): the origin asked once");
+        # a keepalive connection goes on after the HEAD
+        my $c = SluiceTest::Client->new(port => $p0, timeout => 10);
+        $c->request('HEAD', "/headconv2?$q&$cc60");
+        my ($s4, $h4) = $c->read_response(head => 1);
+        $c->get("/headconv2?$q&$cc60", Connection => 'close');
+        my ($s5, $h5, $b5) = $c->read_response;
+        is($s4 . ' ' . ($s5 // ''), '200 200', "HEAD then GET on one connection ($q)");
+        like($h5->{'cache-status'} // '', qr/^sluice; hit/, "the GET after it hits ($q)");
+        is(length($b5 // ''), 150000, "the GET after it has the body ($q)");
+    }
+
+    # converted, but the answer is not storable: read and dropped
+    {
+        $u->clear;
+        my $c = SluiceTest::Client->new(port => $p0, timeout => 10);
+        $c->request('HEAD', '/headns?h=Cache-Control:no-store&len=100000');
+        my ($s4, $h4) = $c->read_response(head => 1);
+        $c->get("/headns2?$cc60", Connection => 'close');
+        my ($s5, $h5, $b5) = $c->read_response;
+        is($s4, 200, 'HEAD miss, no-store: 200');
+        is($h4->{'content-length'}, 100000, 'HEAD miss, no-store: Content-Length');
+        is(echo($b5)->{target}, "/headns2?$cc60",
+            'HEAD miss, no-store: the connection goes on (no body leaked)');
+        is($u->nrequests, 2, 'HEAD miss, no-store: 2 origin requests');
+    }
+
+    # proxy_cache_convert_head off: a HEAD miss goes as HEAD, stores nothing
+    $u->clear;
+    my ($s2, $h2) = parse_response(http_head($p0, "/nohc/headonly?$cc60"), head => 1);
+    is($s2, 200, 'convert_head off: HEAD miss: 200');
+    is($u->last_request->{method}, 'HEAD', 'convert_head off: sent as HEAD');
+    my ($s3, $h3) = parse_response(http_get($p0, "/nohc/headonly?$cc60"));
+    like($h3->{'cache-status'} // '', qr/fwd=miss/, 'convert_head off: HEAD miss stored nothing');
 }
 
 # ---- without proxy_cache nothing changes ------------------------------------

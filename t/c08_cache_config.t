@@ -56,6 +56,7 @@ bad('proxy_cache_key a; proxy_cache_key b;', 'duplicate', 'key twice');
 bad('proxy_cache_bypass $nosuchvariable;', 'nosuchvariable', 'unknown variable in bypass');
 bad('proxy_no_cache $nosuchvariable;', 'nosuchvariable', 'unknown variable in no_cache');
 bad('proxy_cache_purge yes;', 'yes', 'purge not on/off');
+bad('proxy_cache_convert_head yes;', 'yes', 'convert_head not on/off');
 
 {
     # an unknown zone inherited from server level: reported where it was set
@@ -102,6 +103,7 @@ http {
             proxy_cache_bypass $arg_nocache $http_x_bypass;
             proxy_no_cache $http_x_nostore;
             proxy_cache_purge off;
+            proxy_cache_convert_head on;
         }
         location /post/ {
             proxy_pass http://127.0.0.1:%%PORT_5%%;

@@ -6,7 +6,8 @@
  *   proxy_cache_lock on | off;         proxy_cache_lock_timeout TIME;
  *   proxy_cache_methods GET | HEAD | POST ...;
  *   proxy_cache_bypass STRING ...;     proxy_no_cache STRING ...;
- *   proxy_cache_purge on | off;                   http, server, location
+ *   proxy_cache_purge on | off;        proxy_cache_convert_head on | off;
+ *                                                  http, server, location
  *
  * The proxy (sl_http_proxy.c) calls in at a few points, in the order a
  * request lives:
@@ -19,6 +20,10 @@
  *       short back-off; a stale object is revalidated with the origin's
  *       validators, or served at once while a background request
  *       refreshes it (stale-while-revalidate, use_stale updating).
+ *   sl_http_cache_convert_head()  a HEAD whose answer may be stored goes
+ *       upstream as GET (proxy_cache_convert_head, on by default, as in
+ *       nginx), so that the whole response is stored; its client gets
+ *       the head only.
  *   sl_http_cache_response()  the origin's head: a 304 freshens the stored
  *       object, a 5xx may be replaced by a stale object, a storable answer
  *       starts a new object, a successful unsafe method invalidates.
@@ -92,6 +97,7 @@ struct sl_cache_loc_conf {
     struct sl_array        *bypass;     /* struct sl_http_complex_value * */
     struct sl_array        *no_cache;
     int                     purge;
+    int                     convert_head;
 };
 
 /* RFC 9211 fwd= values */
@@ -135,6 +141,7 @@ struct sl_cache_ctx {
     unsigned                stored:1;
     unsigned                lookup_done:1;
     unsigned                ranged:1;       /* relaying a range of it */
+    unsigned                convert_head:1; /* a HEAD sent up as GET */
     int64_t                 rstart;         /* the range, inclusive */
     int64_t                 rend;
     int64_t                 roff;           /* payload bytes seen */
@@ -176,6 +183,9 @@ static const struct sl_conf_cmd sl_cache_cmds[] = {
     { "proxy_cache_purge", SL_CACHE_CTX | SL_CONF_TAKE1, sl_conf_set_flag,
       SL_CONF_LEVEL_HTTP_LOC, offsetof(struct sl_cache_loc_conf, purge),
       NULL },
+    { "proxy_cache_convert_head", SL_CACHE_CTX | SL_CONF_TAKE1,
+      sl_conf_set_flag, SL_CONF_LEVEL_HTTP_LOC,
+      offsetof(struct sl_cache_loc_conf, convert_head), NULL },
     { NULL, 0, NULL, 0, 0, NULL }
 };
 
@@ -198,6 +208,7 @@ sl_cache_create_loc(struct sl_conf_ctx *cf)
     ccf->methods = SL_CONF_UNSET;
     ccf->bypass = SL_CONF_UNSET_PTR;
     ccf->no_cache = SL_CONF_UNSET_PTR;
+    ccf->convert_head = SL_CONF_UNSET;
     ccf->purge = SL_CONF_UNSET;
     return ccf;
 }
@@ -248,6 +259,7 @@ sl_cache_merge_loc(struct sl_conf_ctx *cf, void *parent, void *child)
     sl_conf_merge_ptr(conf->bypass, prev->bypass, NULL);
     sl_conf_merge_ptr(conf->no_cache, prev->no_cache, NULL);
     sl_conf_merge(conf->purge, prev->purge, 0);
+    sl_conf_merge(conf->convert_head, prev->convert_head, 1);
     return SL_OK;
 }
 
@@ -1381,9 +1393,13 @@ sl_http_cache_request(struct sl_http_request *r)
             ctx->rcc.no_cache = 1;
         }
     }
-    /* A HEAD miss is not stored: its answer has no body to store. */
-    ctx->store_ok = h->method != SL_HTTP_HEAD
+    /*
+     * A HEAD's answer has no body to store: a HEAD miss is stored only
+     * when it goes upstream as GET (proxy_cache_convert_head).
+     */
+    ctx->store_ok = (h->method != SL_HTTP_HEAD || ccf->convert_head)
                     && !sl_cache_cv_any(r, ccf->no_cache);
+    ctx->convert_head = h->method == SL_HTTP_HEAD && ctx->store_ok;
     if (sl_cache_cv_any(r, ccf->bypass)) {
         ctx->fwd = SL_CACHE_FWD_BYPASS;
         sl_cache_set_status(r, "BYPASS");
@@ -1921,6 +1937,14 @@ sl_http_cache_relay_head(struct sl_http_request *r, struct sl_http_head *rh,
     ctx->rstart = start;
     ctx->rend = end;
     rh->status = rc;
+}
+
+int
+sl_http_cache_convert_head(struct sl_http_request *r)
+{
+    struct sl_cache_ctx *ctx = sl_cache_get_ctx(r);
+
+    return ctx != NULL && ctx->convert_head && r->head_method;
 }
 
 int

@@ -85,6 +85,11 @@ void sl_http_cache_relay_head(struct sl_http_request *r,
 void sl_http_cache_body(struct sl_http_request *r, const char **data,
     size_t *len);
 void sl_http_cache_body_end(struct sl_http_request *r);
+/*
+ * Whether r, a HEAD, goes upstream as GET so that its answer is stored
+ * (proxy_cache_convert_head): the body is read and stored, not sent.
+ */
+int sl_http_cache_convert_head(struct sl_http_request *r);
 /* Whether r's response is still being stored (its client may go away). */
 int sl_http_cache_storing(struct sl_http_request *r);
 int sl_http_cache_error(struct sl_http_request *r, int status, int timeout);

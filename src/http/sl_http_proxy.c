@@ -859,7 +859,11 @@ sl_proxy_build_request(struct sl_proxy_ctx *ctx)
         return SL_ERROR;
     p = ctx->req_head->last;
     last = ctx->req_head->end;
-    p = sl_append_str(p, last, &h->method_name);
+    /* cache hook: a HEAD whose answer is to be stored goes up as GET */
+    if (sl_http_cache_convert_head(r))
+        p = sl_append_lit(p, last, "GET");
+    else
+        p = sl_append_str(p, last, &h->method_name);
     p = sl_append_lit(p, last, " ");
     p = sl_append_str(p, last, &target);
     p = ctx->pcf->http_version ? sl_append_lit(p, last, " HTTP/1.1\r\n")

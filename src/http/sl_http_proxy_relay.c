@@ -250,7 +250,9 @@ sl_proxy_start_relay(struct sl_proxy_ctx *ctx, size_t head_len)
      * been relayed; the try is recorded when the connection is released.
      */
     ctx->head_status = rh->status;
-    if (r->head_method || rh->status == 204 || rh->status == 304) {
+    if ((r->head_method && !sl_http_cache_convert_head(r))
+        || rh->status == 204 || rh->status == 304)
+    {
         ctx->mode = SL_PROXY_BODY_NONE;
         /* HEAD keeps the length the body would have. */
         if (r->head_method && rh->content_length >= 0)
