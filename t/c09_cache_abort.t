@@ -20,7 +20,7 @@ use SluiceTest::Cache;
 my $t = SluiceTest->new(need_ctl => 0);
 
 write_cache_conf($t, {
-    zone => 'size=8m',
+    zone => 'size=32m max_object=8m',
     log => '$request_uri $status $upstream_cache_status',
 }, <<'EOF');
     upstream u {
@@ -36,6 +36,12 @@ write_cache_conf($t, {
             proxy_cache one;
             proxy_cache_lock_timeout 60s;
             proxy_read_timeout 30s;
+        }
+        location /st/ {
+            proxy_pass http://u;
+            proxy_cache one;
+            proxy_read_timeout 30s;
+            send_timeout 1s;
         }
     }
 EOF
@@ -77,7 +83,7 @@ sub get_head_and_close {
 
 sub log_lines {
     my ($re) = @_;
-    my $end = time + 10;
+    my $end = time + 20;
     my @l;
     while (time < $end) {
         @l = grep { $_ =~ $re } split /\n/, $t->read_file('access.log') // '';
@@ -143,11 +149,36 @@ my $want = SluiceTest::Upstream::body_sha($LEN, 3);
     is($st, '200', 'sluice answers the next request');
 }
 
-# Too big for the zone: the store gives up, and so does the fetch.
+# A client that stops reading: after send_timeout it is let go and the
+# fill goes on.  (6 MB is more than the socket buffers hold: the default
+# 4 MB send buffer and the client's unread receive buffer.)
 {
     $u->clear;
-    my $path = '/big?h=Cache-Control:max-age=600&date=now&len=16000000'
-        . '&slow=65536:0.02&done=1&seed=5';
+    my $n = 6000000;
+    my $path = "/st/a?h=Cache-Control:max-age=600&date=now&len=$n&seed=8&done=1";
+    my $c = SluiceTest::Client->new(port => $p0, timeout => 15);
+    $c->get($path);
+    # Logged when the client is let go; it has read nothing so far.
+    my @l = log_lines(qr{^/st/a\?});
+    is(scalar(@l), 1, 'send_timeout: the stalled client was let go and logged');
+    ok($c->wait_closed(20), 'its connection was closed');
+    cmp_ok(length($c->pending), '<', $n, 'before the whole body reached it');
+    $c->close;
+    my $d = wait_done(qr{^/st/a\?}, 30);
+    ok($d && $d->{ok}, 'send_timeout: the origin sent the whole body');
+    my ($st, $h, $b) = get($path);
+    like($h->{'cache-status'} // '', qr/^sluice; hit/, 'send_timeout: then a hit');
+    is(SluiceTest::Upstream::sha($b // ''), SluiceTest::Upstream::body_sha($n, 8),
+        'send_timeout: the stored body is intact');
+    is($u->nrequests, 1, 'send_timeout: the origin saw 1 request');
+}
+
+# Outgrows max_object while filling alone (no length: chunked): the store
+# gives up, and so does the fetch.
+{
+    $u->clear;
+    my $path = '/big?h=Cache-Control:max-age=600&date=now&len=12000000'
+        . '&te=chunked&chunks=65536&slow=65536:0.01&done=1&seed=5';
     is(get_head_and_close($path), '200', 'too big: the head, then closed');
     my $d = wait_done(qr{^/big\?}, 40);
     ok($d, 'the origin finished its answer');
