@@ -549,7 +549,8 @@ sl_proxy_idempotent(enum sl_http_method m)
 
 /* ---- the request head sent upstream ------------------------------------------ */
 
-int
+/* Whether name is one of the comma-separated tokens in list. */
+static int
 sl_proxy_name_in_list(const struct sl_str *name, const struct sl_str *list)
 {
     const char *p = list->data, *end = list->data + list->len, *s;
@@ -564,6 +565,24 @@ sl_proxy_name_in_list(const struct sl_str *name, const struct sl_str *list)
         len = (size_t) (p - s);
         if (len && len == name->len && strncasecmp(s, name->data, len) == 0)
             return 1;
+    }
+    return 0;
+}
+
+int
+sl_proxy_connection_lists(const struct sl_http_head *h,
+    const struct sl_str *name)
+{
+    unsigned i;
+
+    if (h->h_connection < 0)
+        return 0;
+    for (i = 0; i < h->nheaders; i++) {
+        if (sl_str_caseeq(&h->headers[i].name, "connection")
+            && sl_proxy_name_in_list(name, &h->headers[i].value))
+        {
+            return 1;
+        }
     }
     return 0;
 }
@@ -615,15 +634,8 @@ sl_proxy_skip_request_header(struct sl_proxy_ctx *ctx,
     if (ctx->r->auth_basic && sl_str_caseeq(&h->name, "authorization"))
         return 1;
     /* Headers the client named in Connection are hop-by-hop too. */
-    if (rq->h_connection >= 0) {
-        for (i = 0; i < rq->nheaders; i++) {
-            if (sl_str_caseeq(&rq->headers[i].name, "connection")
-                && sl_proxy_name_in_list(&h->name, &rq->headers[i].value))
-            {
-                return 1;
-            }
-        }
-    }
+    if (sl_proxy_connection_lists(rq, &h->name))
+        return 1;
     if (ctx->pcf->set_headers != NULL) {
         sh = ctx->pcf->set_headers->elts;
         for (i = 0; i < ctx->pcf->set_headers->nelts; i++) {

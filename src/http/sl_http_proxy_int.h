@@ -171,9 +171,9 @@ void sl_proxy_retry_fresh(struct sl_proxy_ctx *ctx);
  */
 int sl_proxy_hop_by_hop(const struct sl_str *n);
 
-/* Whether name is one of the comma-separated tokens in list. */
-int sl_proxy_name_in_list(const struct sl_str *name,
-    const struct sl_str *list);
+/* Whether a Connection field of h lists name (RFC 9110 7.6.1). */
+int sl_proxy_connection_lists(const struct sl_http_head *h,
+    const struct sl_str *name);
 
 /* The client connection's event handler while the proxy owns it. */
 void sl_proxy_client_handler(struct sl_event *ev);

@@ -40,15 +40,8 @@ sl_proxy_hide_response_header(struct sl_proxy_ctx *ctx,
             return 0;
         return 1;
     }
-    if (rh->h_connection >= 0) {
-        for (i = 0; i < rh->nheaders; i++) {
-            if (sl_str_caseeq(&rh->headers[i].name, "connection")
-                && sl_proxy_name_in_list(&h->name, &rh->headers[i].value))
-            {
-                return 1;
-            }
-        }
-    }
+    if (sl_proxy_connection_lists(rh, &h->name))
+        return 1;
     if (ctx->pcf->hide_headers != NULL) {
         hide = ctx->pcf->hide_headers->elts;
         for (i = 0; i < ctx->pcf->hide_headers->nelts; i++) {
